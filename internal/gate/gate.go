@@ -1,0 +1,433 @@
+// Package gate is the evaluate-gate step: it checks a model's metrics
+// against absolute bounds and against a baseline model, and reports the
+// verdict as a Result, a text table and JUnit XML.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mlship/mlship/internal/metrics"
+)
+
+// MetricsFile is the name of the metrics file in a model directory.
+const MetricsFile = "metrics.json"
+
+// dropEpsilon absorbs floating-point noise in drop comparisons, so that a
+// drop of exactly the allowed amount (0.82 -> 0.80 with max-drop 0.02) passes.
+const dropEpsilon = 1e-12
+
+// Check kinds, in the order checks are reported.
+const (
+	KindMin        = "min"
+	KindMax        = "max"
+	KindMaxDrop    = "max-drop"
+	KindMaxDropRel = "max-drop-rel"
+)
+
+// Config says what to check. Defaults and environment are applied by the
+// adapters (CLI, action, CI template); Run uses the fields as they are.
+type Config struct {
+	// ModelDir is the model directory; required. Without DataPath its
+	// metrics.json holds the metrics to check.
+	ModelDir string
+	// DataPath, when set, is a CSV the model is evaluated on through
+	// Evaluate instead of reading metrics.json.
+	DataPath string
+	// Min and Max are absolute bounds per metric name; a value equal to
+	// its bound passes.
+	Min, Max map[string]float64
+	// Baseline is a model directory containing metrics.json, or a metrics
+	// file; optional.
+	Baseline string
+	// MaxDrop and MaxDropRel bound how much worse than the baseline a
+	// metric may be, in the metric's direction (for log_loss, mse, rmse
+	// and mae an increase is a drop). MaxDrop is absolute, MaxDropRel a
+	// fraction of the baseline value (0.05 = 5%).
+	MaxDrop, MaxDropRel map[string]float64
+	// AllowUnmeasured makes a check on a metric the model does not report
+	// a skip instead of a failure.
+	AllowUnmeasured bool
+	// AllowMissingBaseline makes baseline checks skip when no baseline is
+	// given, the given path does not exist, or the baseline lacks the
+	// metric; otherwise those checks fail.
+	AllowMissingBaseline bool
+	// JUnitPath, when set, is where the JUnit XML report is written.
+	JUnitPath string
+	// Evaluate computes metrics of the model in modelDir on the CSV at
+	// dataPath. It is injected by the CLI and required when DataPath is set.
+	Evaluate func(ctx context.Context, modelDir, dataPath string) (metrics.Values, error)
+}
+
+// Validate checks the configuration without touching the file system.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ModelDir == "" {
+		errs = append(errs, errors.New("model dir is required"))
+	}
+	if c.DataPath != "" && c.Evaluate == nil {
+		errs = append(errs, fmt.Errorf("data path %q is set but no evaluator is", c.DataPath))
+	}
+	for _, b := range []struct {
+		kind        string
+		m           map[string]float64
+		nonNegative bool
+	}{
+		{KindMin, c.Min, false},
+		{KindMax, c.Max, false},
+		{KindMaxDrop, c.MaxDrop, true},
+		{KindMaxDropRel, c.MaxDropRel, true},
+	} {
+		for _, name := range sortedKeys(b.m) {
+			v := b.m[name]
+			switch {
+			case !metrics.Known(name):
+				errs = append(errs, fmt.Errorf("%s: unknown metric %q (known: %s)", b.kind, name, strings.Join(metrics.All(), ", ")))
+			case math.IsNaN(v) || math.IsInf(v, 0):
+				errs = append(errs, fmt.Errorf("%s: %s is %v, want a finite number", b.kind, name, v))
+			case b.nonNegative && v < 0:
+				errs = append(errs, fmt.Errorf("%s: %s is %s, want 0 or more", b.kind, name, num(v)))
+			}
+		}
+	}
+	for _, name := range sortedKeys(c.Min) {
+		if hi, ok := c.Max[name]; ok && c.Min[name] > hi {
+			errs = append(errs, fmt.Errorf("%s: min %s is above max %s", name, num(c.Min[name]), num(hi)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Verdict is the outcome of one check.
+type Verdict string
+
+// Verdicts.
+const (
+	Pass Verdict = "pass"
+	Fail Verdict = "fail"
+	Skip Verdict = "skip"
+)
+
+// Check is one bound applied to one metric.
+type Check struct {
+	Metric string
+	Kind   string // "min", "max", "max-drop" or "max-drop-rel"
+	// Value is the model's value of Metric; 0 when Measured is false.
+	Value    float64
+	Measured bool
+	// Bound is the configured bound: the minimum, the maximum, or the
+	// allowed drop (absolute, or a fraction of Baseline for max-drop-rel).
+	Bound float64
+	// Baseline is the baseline's value of Metric; HasBaseline says whether
+	// there is one (it is filled for every kind of check when available).
+	Baseline    float64
+	HasBaseline bool
+	Verdict     Verdict
+	Reason      string // one line, e.g. "accuracy 0.71 < min 0.8"
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	Metrics  metrics.Values
+	Source   string         // "metrics.json", or the data path evaluated on
+	Baseline metrics.Values // nil when there is no baseline
+	Checks   []Check
+	Passed   bool
+	Reason   string // one line: the failures, or a summary when passed
+}
+
+// FailedError is returned by Run, together with the Result, when a check
+// fails.
+type FailedError struct {
+	Result *Result
+}
+
+func (e *FailedError) Error() string {
+	if e.Result == nil || e.Result.Reason == "" {
+		return "gate failed"
+	}
+	return "gate failed: " + e.Result.Reason
+}
+
+// Run validates cfg, reads (or evaluates) the model's metrics and the
+// baseline, and applies the checks. Input errors (invalid config, missing
+// model dir, unreadable metrics or baseline) are returned as plain errors
+// with a nil Result. When a check fails, Run returns the Result and a
+// *FailedError. The JUnit report, when asked for, is written in both cases.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	info, err := os.Stat(cfg.ModelDir)
+	if err != nil {
+		return nil, fmt.Errorf("reading model dir %q: %w", cfg.ModelDir, unwrapPath(err))
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("reading model dir %q: not a directory", cfg.ModelDir)
+	}
+
+	res := &Result{}
+	if cfg.DataPath != "" {
+		res.Source = cfg.DataPath
+		res.Metrics, err = cfg.Evaluate(ctx, cfg.ModelDir, cfg.DataPath)
+		if err != nil {
+			return nil, fmt.Errorf("evaluating model %q on %q: %w", cfg.ModelDir, cfg.DataPath, err)
+		}
+		if res.Metrics == nil {
+			res.Metrics = metrics.Values{}
+		}
+	} else {
+		res.Source = MetricsFile
+		res.Metrics, err = metrics.ReadFile(filepath.Join(cfg.ModelDir, MetricsFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("reading model dir %q: no %s in it (train writes one; or give a data path to evaluate on)", cfg.ModelDir, MetricsFile)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if cfg.Baseline != "" {
+		res.Baseline, err = readBaseline(cfg.Baseline)
+		if errors.Is(err, fs.ErrNotExist) && cfg.AllowMissingBaseline {
+			res.Baseline, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	res.Checks = checks(cfg, res.Metrics, res.Baseline)
+	res.Passed, res.Reason = summarize(res.Checks)
+
+	if cfg.JUnitPath != "" {
+		if err := WriteJUnit(cfg.JUnitPath, res); err != nil {
+			return res, err
+		}
+	}
+	if !res.Passed {
+		return res, &FailedError{Result: res}
+	}
+	return res, nil
+}
+
+// readBaseline reads a baseline given as a model directory or a metrics
+// file. A missing path (or a directory without metrics.json) gives an error
+// that wraps fs.ErrNotExist.
+func readBaseline(path string) (metrics.Values, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading baseline %q: %w", path, unwrapPath(err))
+	}
+	file := path
+	if info.IsDir() {
+		file = filepath.Join(path, MetricsFile)
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("reading baseline %q: no %s in it: %w", path, MetricsFile, fs.ErrNotExist)
+		}
+	}
+	v, err := metrics.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading baseline %q: %w", path, err)
+	}
+	return v, nil
+}
+
+// checks builds the checks in report order: min, max, max-drop,
+// max-drop-rel, each sorted by metric.
+func checks(cfg Config, cur, base metrics.Values) []Check {
+	var out []Check
+	for _, k := range []struct {
+		kind   string
+		bounds map[string]float64
+	}{
+		{KindMin, cfg.Min},
+		{KindMax, cfg.Max},
+		{KindMaxDrop, cfg.MaxDrop},
+		{KindMaxDropRel, cfg.MaxDropRel},
+	} {
+		for _, name := range sortedKeys(k.bounds) {
+			c := Check{Metric: name, Kind: k.kind, Bound: k.bounds[name]}
+			c.Value, c.Measured = cur[name]
+			c.Baseline, c.HasBaseline = base[name]
+			judge(&c, cfg, base != nil)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// judge sets the verdict and reason of c. haveBaseline says whether a
+// baseline file was read at all.
+func judge(c *Check, cfg Config, haveBaseline bool) {
+	if !c.Measured {
+		c.Reason = "not measured"
+		c.Verdict = Fail
+		if cfg.AllowUnmeasured {
+			c.Verdict, c.Reason = Skip, "not measured (allowed)"
+		}
+		return
+	}
+	if math.IsNaN(c.Value) {
+		c.Verdict, c.Reason = Fail, c.Metric+" is NaN"
+		return
+	}
+	switch c.Kind {
+	case KindMin:
+		v := numNear(c.Value, c.Bound)
+		if c.Value >= c.Bound {
+			c.Verdict, c.Reason = Pass, fmt.Sprintf("%s %s >= min %s", c.Metric, v, num(c.Bound))
+		} else {
+			c.Verdict, c.Reason = Fail, fmt.Sprintf("%s %s < min %s", c.Metric, v, num(c.Bound))
+		}
+		return
+	case KindMax:
+		v := numNear(c.Value, c.Bound)
+		if c.Value <= c.Bound {
+			c.Verdict, c.Reason = Pass, fmt.Sprintf("%s %s <= max %s", c.Metric, v, num(c.Bound))
+		} else {
+			c.Verdict, c.Reason = Fail, fmt.Sprintf("%s %s > max %s", c.Metric, v, num(c.Bound))
+		}
+		return
+	}
+
+	// Baseline checks.
+	if !c.HasBaseline {
+		c.Reason = "no baseline"
+		if haveBaseline {
+			c.Reason = "baseline has no " + c.Metric
+		}
+		c.Verdict = Fail
+		if cfg.AllowMissingBaseline {
+			c.Verdict, c.Reason = Skip, c.Reason+" (allowed)"
+		}
+		return
+	}
+	drop := c.Baseline - c.Value // how much worse, in the metric's direction
+	if !metrics.HigherIsBetter(c.Metric) {
+		drop = -drop
+	}
+	worse := "dropped"
+	if !metrics.HigherIsBetter(c.Metric) {
+		worse = "rose"
+	}
+	change := fmt.Sprintf("(baseline %s, now %s)", numNear(c.Baseline, c.Value), numNear(c.Value, c.Baseline))
+	if drop <= 0 {
+		what := "improved by " + short(-drop)
+		if drop == 0 {
+			what = "unchanged"
+		}
+		c.Verdict, c.Reason = Pass, fmt.Sprintf("%s %s %s", c.Metric, what, change)
+		return
+	}
+	if c.Kind == KindMaxDrop {
+		if drop <= c.Bound+dropEpsilon {
+			c.Verdict, c.Reason = Pass, fmt.Sprintf("%s %s by %s %s, within max-drop %s", c.Metric, worse, short(drop), change, num(c.Bound))
+		} else {
+			c.Verdict, c.Reason = Fail, fmt.Sprintf("%s %s by %s %s, more than max-drop %s", c.Metric, worse, short(drop), change, num(c.Bound))
+		}
+		return
+	}
+	// KindMaxDropRel
+	rel := math.Inf(1)
+	if c.Baseline != 0 {
+		rel = drop / math.Abs(c.Baseline)
+	}
+	if rel <= c.Bound+dropEpsilon {
+		c.Verdict, c.Reason = Pass, fmt.Sprintf("%s %s by %s %s, within max-drop-rel %s", c.Metric, worse, percent(rel), change, percent(c.Bound))
+	} else {
+		c.Verdict, c.Reason = Fail, fmt.Sprintf("%s %s by %s %s, more than max-drop-rel %s", c.Metric, worse, percent(rel), change, percent(c.Bound))
+	}
+}
+
+// summarize returns whether all checks passed (skips count as passes) and
+// the one-line reason.
+func summarize(cs []Check) (bool, string) {
+	var failed []string
+	skipped := 0
+	for _, c := range cs {
+		switch c.Verdict {
+		case Fail:
+			failed = append(failed, failureLine(c))
+		case Skip:
+			skipped++
+		}
+	}
+	if len(failed) > 0 {
+		return false, strings.Join(failed, "; ")
+	}
+	if len(cs) == 0 {
+		return true, "no checks configured"
+	}
+	switch {
+	case skipped > 0:
+		return true, fmt.Sprintf("%d passed, %d skipped", len(cs)-skipped, skipped)
+	case len(cs) == 1:
+		return true, "1 check passed"
+	}
+	return true, fmt.Sprintf("all %d checks passed", len(cs))
+}
+
+// failureLine is a check's reason with the metric and kind in front when
+// the reason does not name the metric itself ("no baseline").
+func failureLine(c Check) string {
+	if strings.HasPrefix(c.Reason, c.Metric+" ") {
+		return c.Reason
+	}
+	return fmt.Sprintf("%s %s %s: %s", c.Metric, c.Kind, num(c.Bound), c.Reason)
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// unwrapPath drops the *fs.PathError wrapper, whose message repeats the
+// path already named by the caller.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// num formats a number as written by a user: shortest exact form.
+func num(v float64) string {
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// short formats a computed number to 4 significant digits.
+func short(v float64) string {
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// numNear formats v with 6 significant digits, or more when needed to tell
+// it apart from ref (so a failing 0.7999999 is not shown as 0.8 next to a
+// bound of 0.8).
+func numNear(v, ref float64) string {
+	r := num(ref)
+	for prec := 6; prec < 17; prec++ {
+		s := strconv.FormatFloat(v, 'g', prec, 64)
+		if v == ref || s != r {
+			return s
+		}
+	}
+	return num(v)
+}
+
+func percent(frac float64) string {
+	return strconv.FormatFloat(frac*100, 'g', 4, 64) + "%"
+}

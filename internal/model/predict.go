@@ -1,0 +1,339 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Model is a loaded model directory: its card and weights, ready to predict in pure
+// Go. A Model is safe for concurrent use; each goroutine needs its own Scratch.
+type Model struct {
+	Card  *Card
+	Dir   string
+	convs []convLayer
+	dense []denseLayer
+	act   func(float64) float64
+}
+
+type convLayer struct {
+	w        []float64 // filters x channels x k x k
+	b        []float64
+	c, h, w0 int // input shape
+	f, k, p  int // filters, kernel, pool
+}
+
+type denseLayer struct {
+	w       []float64 // in x out, row-major
+	b       []float64
+	in, out int
+}
+
+// Load reads and checks a model directory.
+func Load(dir string) (*Model, error) {
+	card, err := ReadCard(dir)
+	if err != nil {
+		return nil, err
+	}
+	wp := filepath.Join(dir, card.Weights.File)
+	if card.Weights.File == "" {
+		wp = filepath.Join(dir, WeightsFile)
+	}
+	raw, err := os.ReadFile(wp)
+	if err != nil {
+		return nil, fmt.Errorf("reading model %q: weights: %w", dir, err)
+	}
+	if card.Weights.SHA256 != "" {
+		sum := sha256.Sum256(raw)
+		if got := hex.EncodeToString(sum[:]); got != card.Weights.SHA256 {
+			return nil, fmt.Errorf("reading model %q: weights sha256 %s does not match the card's %s", dir, got[:12], card.Weights.SHA256)
+		}
+	}
+	tensors, _, err := DecodeSafetensors(raw)
+	if err != nil {
+		return nil, fmt.Errorf("reading weights %q: %w", wp, err)
+	}
+	m, err := New(card, tensors)
+	if err != nil {
+		return nil, fmt.Errorf("reading model %q: %w", dir, err)
+	}
+	m.Dir = dir
+	return m, nil
+}
+
+// New builds a Model from a card and its tensors (checked against the network spec).
+func New(card *Card, tensors map[string]Tensor) (*Model, error) {
+	n := card.Network
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	get := func(p Param) ([]float64, error) {
+		t, ok := tensors[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("weights: tensor %q is missing", p.Name)
+		}
+		if !slices.Equal(t.Shape, p.Shape) {
+			return nil, fmt.Errorf("weights: tensor %q has shape %v, the network needs %v", p.Name, t.Shape, p.Shape)
+		}
+		return t.Data, nil
+	}
+	m := &Model{Card: card}
+	switch n.Activation {
+	case "relu":
+		m.act = relu
+	case "tanh":
+		m.act = math.Tanh
+	}
+	params := n.Params()
+	if len(tensors) != len(params) {
+		return nil, fmt.Errorf("weights: %d tensors, the network has %d", len(tensors), len(params))
+	}
+	shapes, flat := n.ConvShapes()
+	i := 0
+	for li, l := range n.Conv {
+		w, err := get(params[i])
+		if err != nil {
+			return nil, err
+		}
+		b, err := get(params[i+1])
+		if err != nil {
+			return nil, err
+		}
+		i += 2
+		s := shapes[li]
+		m.convs = append(m.convs, convLayer{w: w, b: b, c: s[0], h: s[1], w0: s[2], f: l.Filters, k: l.Kernel, p: l.Pool})
+	}
+	in := flat
+	for i < len(params) {
+		w, err := get(params[i])
+		if err != nil {
+			return nil, err
+		}
+		b, err := get(params[i+1])
+		if err != nil {
+			return nil, err
+		}
+		out := params[i+1].Shape[0]
+		m.dense = append(m.dense, denseLayer{w: w, b: b, in: in, out: out})
+		in = out
+		i += 2
+	}
+	if card.Task == "regression" && card.TargetScale == nil {
+		return nil, fmt.Errorf("card: a regression model needs target_scale")
+	}
+	return m, nil
+}
+
+func relu(x float64) float64 {
+	if x > 0 {
+		return x
+	}
+	return 0
+}
+
+// Scratch holds the buffers of one forward pass.
+type Scratch struct {
+	x   []float64
+	a   []float64
+	b   []float64
+	out []float64
+}
+
+// NewScratch allocates buffers big enough for any layer of m.
+func (m *Model) NewScratch() *Scratch {
+	size := m.Card.Network.Inputs
+	for _, c := range m.convs {
+		size = max(size, c.f*c.h*c.w0)
+	}
+	for _, d := range m.dense {
+		size = max(size, d.out)
+	}
+	return &Scratch{
+		x:   make([]float64, m.Card.Network.Inputs),
+		a:   make([]float64, size),
+		b:   make([]float64, size),
+		out: make([]float64, m.Card.Network.Outputs),
+	}
+}
+
+// Forward runs the network on an already preprocessed row and returns the output
+// activations (P(class 1) for sigmoid, class probabilities for softmax, the scaled
+// value for linear). The slice belongs to s and is overwritten by the next call.
+func (m *Model) Forward(x []float64, s *Scratch) []float64 {
+	cur := s.a[:len(x)]
+	copy(cur, x)
+	other := s.b
+	for _, c := range m.convs {
+		n := c.forward(cur, other, m.act)
+		cur, other = other[:n], cur[:cap(cur)]
+	}
+	last := len(m.dense) - 1
+	for li, d := range m.dense {
+		out := other[:d.out]
+		copy(out, d.b)
+		for i, xi := range cur[:d.in] {
+			if xi == 0 {
+				continue
+			}
+			row := d.w[i*d.out : (i+1)*d.out]
+			for j, wij := range row {
+				out[j] += xi * wij
+			}
+		}
+		if li < last {
+			for j := range out {
+				out[j] = m.act(out[j])
+			}
+		}
+		cur, other = out, cur[:cap(cur)]
+	}
+	res := s.out
+	copy(res, cur)
+	switch m.Card.Network.Output {
+	case OutputSigmoid:
+		res[0] = sigmoid(res[0])
+	case OutputSoftmax:
+		softmax(res)
+	}
+	return res
+}
+
+// forward computes convolution + bias + activation + max pool from in (CHW) into
+// dst and returns the number of values written. Pooling works in place in dst.
+func (c convLayer) forward(in, dst []float64, act func(float64) float64) int {
+	pad := c.k / 2
+	hw := c.h * c.w0
+	for f := 0; f < c.f; f++ {
+		o := dst[f*hw : (f+1)*hw]
+		for i := range o {
+			o[i] = c.b[f]
+		}
+		for ch := 0; ch < c.c; ch++ {
+			img := in[ch*hw : (ch+1)*hw]
+			for ky := 0; ky < c.k; ky++ {
+				for kx := 0; kx < c.k; kx++ {
+					wv := c.w[((f*c.c+ch)*c.k+ky)*c.k+kx]
+					dy, dx := ky-pad, kx-pad
+					for y := max(0, -dy); y < min(c.h, c.h-dy); y++ {
+						src := img[(y+dy)*c.w0:]
+						row := o[y*c.w0:]
+						for x := max(0, -dx); x < min(c.w0, c.w0-dx); x++ {
+							row[x] += wv * src[x+dx]
+						}
+					}
+				}
+			}
+		}
+		for i := range o {
+			o[i] = act(o[i])
+		}
+	}
+	if c.p <= 1 {
+		return c.f * hw
+	}
+	oh, ow := c.h/c.p, c.w0/c.p
+	// Pooling writes each output before any later input it could overwrite is read:
+	// output index (f*oh+y)*ow+x <= input index f*hw + y*p*w0 + x*p.
+	for f := 0; f < c.f; f++ {
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				best := math.Inf(-1)
+				for py := 0; py < c.p; py++ {
+					for px := 0; px < c.p; px++ {
+						v := dst[f*hw+(y*c.p+py)*c.w0+x*c.p+px]
+						if v > best {
+							best = v
+						}
+					}
+				}
+				dst[(f*oh+y)*ow+x] = best
+			}
+		}
+	}
+	return c.f * oh * ow
+}
+
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}
+
+func softmax(v []float64) {
+	mx := math.Inf(-1)
+	for _, x := range v {
+		mx = max(mx, x)
+	}
+	sum := 0.0
+	for i, x := range v {
+		v[i] = math.Exp(x - mx)
+		sum += v[i]
+	}
+	for i := range v {
+		v[i] /= sum
+	}
+}
+
+// Preprocess imputes and standardises a raw row into s's input buffer.
+func (m *Model) Preprocess(raw []float64, s *Scratch) []float64 {
+	m.Card.Preprocess.Transform(raw, s.x)
+	return s.x
+}
+
+// PredictRow preprocesses a raw row (NaN = missing) and runs the network. For
+// regression the returned single value is in the target's units.
+func (m *Model) PredictRow(raw []float64, s *Scratch) []float64 {
+	out := m.Forward(m.Preprocess(raw, s), s)
+	if ts := m.Card.TargetScale; ts != nil {
+		out[0] = out[0]*ts.Std + ts.Mean
+	}
+	return out
+}
+
+// Prediction holds the outputs for a batch of rows.
+type Prediction struct {
+	Class []int       // classification: predicted class index
+	Probs [][]float64 // classification: per-class probabilities (binary: [1-p, p])
+	Value []float64   // regression: predicted value
+}
+
+// Predict runs the model on raw rows.
+func (m *Model) Predict(rows [][]float64) (*Prediction, error) {
+	s := m.NewScratch()
+	p := &Prediction{}
+	for i, r := range rows {
+		if len(r) != len(m.Card.Features) {
+			return nil, fmt.Errorf("row %d has %d values, the model takes %d", i+1, len(r), len(m.Card.Features))
+		}
+		out := m.PredictRow(r, s)
+		switch m.Card.Network.Output {
+		case OutputLinear:
+			p.Value = append(p.Value, out[0])
+		case OutputSigmoid:
+			pr := []float64{1 - out[0], out[0]}
+			p.Probs = append(p.Probs, pr)
+			c := 0
+			if out[0] >= 0.5 {
+				c = 1
+			}
+			p.Class = append(p.Class, c)
+		case OutputSoftmax:
+			pr := slices.Clone(out)
+			p.Probs = append(p.Probs, pr)
+			best := 0
+			for j, v := range pr {
+				if v > pr[best] {
+					best = j
+				}
+			}
+			p.Class = append(p.Class, best)
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,519 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"time"
+	"unsafe"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/mlship/mlship/internal/model"
+)
+
+// fitConfig is what the gorgonia trainer needs; the step fills it from Config.
+type fitConfig struct {
+	Net          model.Network
+	Task         string // binary, multiclass, regression
+	BatchSize    int
+	MaxEpochs    int
+	Patience     int
+	LearningRate float64
+	Beta1, Beta2 float64
+	Epsilon      float64
+	Seed         int64
+	// NoRewind makes every step use gorgonia's full Reset (see net.rewind).
+	NoRewind bool
+	// OnEpoch, when set, is called after each epoch (for progress logs).
+	OnEpoch func(e model.Epoch, epochs int, d time.Duration)
+}
+
+// fitData holds preprocessed rows. Y is the class index (classification) or the
+// scaled target (regression).
+type fitData struct {
+	XTrain [][]float64
+	YTrain []float64
+	XVal   [][]float64
+	YVal   []float64
+}
+
+type fitResult struct {
+	Tensors   map[string]model.Tensor
+	Curve     []model.Epoch
+	BestEpoch int
+	Stopped   bool
+	Steps     int
+	// TrainTime is the time spent in the epoch loop (graph runs, optimiser, validation).
+	TrainTime time.Duration
+	// SamplesSeen counts training rows processed (padding excluded).
+	SamplesSeen int
+}
+
+// net is a compiled gorgonia graph for one batch size.
+type net struct {
+	cfg     fitConfig
+	g       *G.ExprGraph
+	x, t, w *G.Node // inputs: rows, weighted targets, row weights
+	loss    *G.Node
+	logits  G.Value       // output layer before its activation, read only when asked for (tests)
+	params  []*G.Node     // same order as cfg.Net.Params()
+	specs   []model.Param // file layout of each param
+	vm      G.VM
+	xBuf    []float64 // backing arrays of the inputs, filled in place
+	tBuf    []float64
+	wBuf    []float64
+	adamM   [][]float64
+	adamV   [][]float64
+	step    int
+	rw      *rewinder    // nil: use the VM's Reset (see rewind)
+	pc      *int         // the tape machine's program counter, when found (see rewind)
+	convIdx map[int]bool // params stored transposed in the graph (conv kernels)
+}
+
+// initParams returns initial values: Glorot-uniform weights from a seeded PCG and
+// zero biases, in the layout of the graph.
+func initParams(n model.Network, seed int64) [][]float64 {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6d6c73686970)) // "mlship"
+	var vals [][]float64
+	for _, p := range n.Params() {
+		v := make([]float64, p.Size())
+		if len(p.Shape) > 1 {
+			fanIn, fanOut := p.Shape[0], p.Shape[1]
+			if len(p.Shape) == 4 { // conv: filters, channels, k, k
+				rf := p.Shape[2] * p.Shape[3]
+				fanIn, fanOut = p.Shape[1]*rf, p.Shape[0]*rf
+			}
+			limit := math.Sqrt(6 / float64(fanIn+fanOut))
+			for i := range v {
+				v[i] = (rng.Float64()*2 - 1) * limit
+			}
+		}
+		vals = append(vals, v)
+	}
+	return vals
+}
+
+func activate(n *G.Node, name string) (*G.Node, error) {
+	switch name {
+	case "relu":
+		return G.Rectify(n)
+	case "tanh":
+		return G.Tanh(n)
+	}
+	return nil, fmt.Errorf("unknown activation %q", name)
+}
+
+func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
+	n := &net{cfg: cfg, g: G.NewGraph(), specs: cfg.Net.Params(), convIdx: map[int]bool{}}
+	B := cfg.BatchSize
+	spec := cfg.Net
+	g := n.g
+	n.xBuf = make([]float64, B*spec.Inputs)
+	n.tBuf = make([]float64, B*spec.Outputs)
+	n.wBuf = make([]float64, B)
+	n.x = G.NewMatrix(g, tensor.Float64, G.WithShape(B, spec.Inputs), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithShape(B, spec.Inputs), tensor.WithBacking(n.xBuf))))
+	n.t = G.NewMatrix(g, tensor.Float64, G.WithShape(B, spec.Outputs), G.WithName("t"),
+		G.WithValue(tensor.New(tensor.WithShape(B, spec.Outputs), tensor.WithBacking(n.tBuf))))
+	n.w = G.NewMatrix(g, tensor.Float64, G.WithShape(B, 1), G.WithName("w"),
+		G.WithValue(tensor.New(tensor.WithShape(B, 1), tensor.WithBacking(n.wBuf))))
+
+	// Learnables. Conv kernels live in the graph as (channels*k*k, filters) matrices so
+	// an im2col patch matrix multiplies them directly; biases as (1, n) rows.
+	for i, p := range n.specs {
+		var shape tensor.Shape
+		vals := init[i]
+		switch len(p.Shape) {
+		case 4:
+			f, rest := p.Shape[0], p.Shape[1]*p.Shape[2]*p.Shape[3]
+			shape = tensor.Shape{rest, f}
+			vals = transpose(vals, f, rest)
+			n.convIdx[i] = true
+		case 2:
+			shape = tensor.Shape{p.Shape[0], p.Shape[1]}
+		case 1:
+			shape = tensor.Shape{1, p.Shape[0]}
+		}
+		node := G.NewMatrix(g, tensor.Float64, G.WithShape(shape...), G.WithName(p.Name),
+			G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(vals))))
+		n.params = append(n.params, node)
+	}
+
+	h := n.x
+	var err error
+	pi := 0
+	if spec.Kind == model.KindCNN {
+		c, hh, ww := spec.Image.Channels, spec.Image.Height, spec.Image.Width
+		if h, err = G.Reshape(h, tensor.Shape{B, c, hh, ww}); err != nil {
+			return nil, err
+		}
+		for _, l := range spec.Conv {
+			pad := l.Kernel / 2
+			col, err := G.Im2Col(h, tensor.Shape{l.Kernel, l.Kernel}, tensor.Shape{pad, pad}, tensor.Shape{1, 1}, tensor.Shape{1, 1})
+			if err != nil {
+				return nil, fmt.Errorf("conv: %w", err)
+			}
+			if col, err = G.Reshape(col, tensor.Shape{B * hh * ww, c * l.Kernel * l.Kernel}); err != nil {
+				return nil, err
+			}
+			z, err := G.Mul(col, n.params[pi])
+			if err != nil {
+				return nil, fmt.Errorf("conv: %w", err)
+			}
+			if z, err = G.BroadcastAdd(z, n.params[pi+1], nil, []byte{0}); err != nil {
+				return nil, fmt.Errorf("conv bias: %w", err)
+			}
+			pi += 2
+			if z, err = activate(z, spec.Activation); err != nil {
+				return nil, err
+			}
+			if z, err = G.Reshape(z, tensor.Shape{B, hh, ww, l.Filters}); err != nil {
+				return nil, err
+			}
+			if z, err = G.Transpose(z, 0, 3, 1, 2); err != nil {
+				return nil, err
+			}
+			c = l.Filters
+			if l.Pool > 1 {
+				if z, err = G.MaxPool2D(z, tensor.Shape{l.Pool, l.Pool}, []int{0, 0}, []int{l.Pool, l.Pool}); err != nil {
+					return nil, fmt.Errorf("max pool: %w", err)
+				}
+				hh, ww = hh/l.Pool, ww/l.Pool
+			}
+			h = z
+		}
+		if h, err = G.Reshape(h, tensor.Shape{B, c * hh * ww}); err != nil {
+			return nil, err
+		}
+	}
+	for pi < len(n.params) {
+		z, err := G.Mul(h, n.params[pi])
+		if err != nil {
+			return nil, fmt.Errorf("dense: %w", err)
+		}
+		if z, err = G.BroadcastAdd(z, n.params[pi+1], nil, []byte{0}); err != nil {
+			return nil, fmt.Errorf("dense bias: %w", err)
+		}
+		pi += 2
+		if pi < len(n.params) {
+			if z, err = activate(z, spec.Activation); err != nil {
+				return nil, err
+			}
+		}
+		h = z
+	}
+
+	if readLogits {
+		G.Read(h, &n.logits)
+	}
+	// Loss: a weighted sum over the batch, where each real row weighs 1/rows and
+	// padding rows weigh 0, so a short last batch is averaged correctly.
+	switch spec.Output {
+	case model.OutputSigmoid:
+		// binary cross-entropy on logits: softplus(z) - y*z, weighted.
+		sp, err := G.Softplus(h)
+		if err != nil {
+			return nil, err
+		}
+		a := G.Must(G.HadamardProd(n.w, sp))
+		b := G.Must(G.HadamardProd(n.t, h))
+		n.loss = G.Must(G.Sum(G.Must(G.Sub(a, b))))
+	case model.OutputSoftmax:
+		ls, err := G.LogSoftMax(h)
+		if err != nil {
+			return nil, err
+		}
+		n.loss = G.Must(G.Neg(G.Must(G.Sum(G.Must(G.HadamardProd(n.t, ls))))))
+	case model.OutputLinear:
+		// mean squared error: t holds y itself here, w the row weights.
+		d := G.Must(G.Sub(h, n.t))
+		n.loss = G.Must(G.Sum(G.Must(G.HadamardProd(n.w, G.Must(G.Square(d))))))
+	}
+	if _, err := G.Grad(n.loss, n.params...); err != nil {
+		return nil, fmt.Errorf("gradients: %w", err)
+	}
+	n.vm = G.NewTapeMachine(g, G.BindDualValues(n.params...))
+	if !cfg.NoRewind {
+		n.rw = newRewinder(n.vm)
+	}
+	for _, p := range n.params {
+		sz := p.Shape().TotalSize()
+		n.adamM = append(n.adamM, make([]float64, sz))
+		n.adamV = append(n.adamV, make([]float64, sz))
+	}
+	return n, nil
+}
+
+func transpose(v []float64, rows, cols int) []float64 {
+	out := make([]float64, len(v))
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			out[c*rows+r] = v[r*cols+c]
+		}
+	}
+	return out
+}
+
+// runStep runs forward and backward on the batch already in the buffers, then
+// applies one Adam update. It returns the batch loss.
+func (n *net) runStep() (float64, error) {
+	if err := n.vm.RunAll(); err != nil {
+		return 0, err
+	}
+	loss := n.loss.Value().Data().(float64)
+	n.step++
+	cfg := n.cfg
+	// Adam (Kingma & Ba, 2015) in the form of their section 2: with
+	// lrT = lr*sqrt(1-b2^t)/(1-b1^t) and epsT = eps*sqrt(1-b2^t), the update
+	// lrT*m/(sqrt(v)+epsT) equals lr*mhat/(sqrt(vhat)+eps) with one division less.
+	c2 := math.Sqrt(1 - math.Pow(cfg.Beta2, float64(n.step)))
+	lrT := cfg.LearningRate * c2 / (1 - math.Pow(cfg.Beta1, float64(n.step)))
+	epsT := cfg.Epsilon * c2
+	b1, b2 := cfg.Beta1, cfg.Beta2
+	for i, p := range n.params {
+		gv, err := p.Grad()
+		if err != nil {
+			return 0, fmt.Errorf("gradient of %s: %w", p.Name(), err)
+		}
+		grad := gv.Data().([]float64)
+		w := p.Value().Data().([]float64)
+		m, v := n.adamM[i][:len(grad)], n.adamV[i][:len(grad)]
+		w = w[:len(grad)]
+		for j, gj := range grad {
+			mj := b1*m[j] + (1-b1)*gj
+			vj := b2*v[j] + (1-b2)*gj*gj
+			m[j], v[j] = mj, vj
+			w[j] -= lrT * mj / (math.Sqrt(vj) + epsT)
+		}
+		clear(grad) // gorgonia adds into bound gradients on each run
+	}
+	n.rewind()
+	return loss, nil
+}
+
+// rewind readies the tape machine for the next step. gorgonia's Reset drops every
+// register, so each step re-allocates all its intermediate tensors (most of the
+// step's time went to that allocation and the garbage collection it causes). When
+// the machine is gorgonia's tape machine, rewind instead sets its program counter
+// back to 0 and keeps the registers: each op then writes into last step's buffer
+// (its UsePreallocDo path). A register that holds values of different shapes
+// within one step (the register allocator reuses registers) is cleared, since an
+// op would otherwise be handed a buffer of the wrong shape. TestRewindMatchesReset
+// proves both ways give bit-identical training. Any other VM gets a plain Reset.
+func (n *net) rewind() {
+	r := n.rw
+	if r == nil {
+		n.vm.Reset()
+		return
+	}
+	*r.pc = 0
+	for _, id := range r.volatile {
+		(*r.mem)[id] = nil
+	}
+}
+
+// rewinder holds what rewind needs from inside gorgonia's tape machine.
+type rewinder struct {
+	pc       *int
+	mem      *[]G.Value
+	volatile []int
+}
+
+// newRewinder reaches into gorgonia's tape machine (v0.9.18 layout: fields pc,
+// cpumem, and the register map from LocMap) by reflection, or returns nil when the layout differs.
+func newRewinder(vm G.VM) *rewinder {
+	v := reflect.ValueOf(vm)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	e := v.Elem()
+	pc, mem := e.FieldByName("pc"), e.FieldByName("cpumem")
+	locMap := v.MethodByName("LocMap")
+	if !pc.IsValid() || pc.Kind() != reflect.Int ||
+		!mem.IsValid() || mem.Type() != reflect.TypeFor[[]G.Value]() ||
+		!locMap.IsValid() || locMap.Type().NumIn() != 0 || locMap.Type().NumOut() != 1 {
+		return nil
+	}
+	loc := locMap.Call(nil)[0]
+	if loc.Kind() != reflect.Map || loc.Type().Key() != reflect.TypeFor[*G.Node]() {
+		return nil
+	}
+	// Registers shared by nodes of different shapes are volatile.
+	shapes := map[int]string{}
+	vol := map[int]bool{}
+	iter := loc.MapRange()
+	for iter.Next() {
+		node := iter.Key().Interface().(*G.Node)
+		reg := iter.Value()
+		id := reg.FieldByName("id")
+		if !id.IsValid() || id.Kind() != reflect.Int {
+			return nil
+		}
+		key := fmt.Sprint(node.Shape())
+		if prev, ok := shapes[int(id.Int())]; ok && prev != key {
+			vol[int(id.Int())] = true
+		}
+		shapes[int(id.Int())] = key
+	}
+	r := &rewinder{
+		pc:  (*int)(unsafe.Pointer(pc.UnsafeAddr())),
+		mem: (*[]G.Value)(unsafe.Pointer(mem.UnsafeAddr())),
+	}
+	for id := range vol {
+		r.volatile = append(r.volatile, id)
+	}
+	return r
+}
+
+// export copies the current weights out in the file layout.
+func (n *net) export() map[string]model.Tensor {
+	out := make(map[string]model.Tensor, len(n.params))
+	for i, p := range n.params {
+		spec := n.specs[i]
+		vals := append([]float64(nil), p.Value().Data().([]float64)...)
+		if n.convIdx[i] {
+			vals = transpose(vals, spec.Size()/spec.Shape[0], spec.Shape[0])
+		}
+		out[spec.Name] = model.Tensor{Shape: append([]int(nil), spec.Shape...), Data: vals}
+	}
+	return out
+}
+
+// fit trains with Adam and early stopping on validation loss, restoring the best
+// weights. It is deterministic for a seed.
+func fit(ctx context.Context, cfg fitConfig, d fitData) (*fitResult, error) {
+	n, err := newNet(cfg, initParams(cfg.Net, cfg.Seed), false)
+	if err != nil {
+		return nil, fmt.Errorf("building the network: %w", err)
+	}
+	defer n.vm.Close()
+	rows := len(d.XTrain)
+	B := cfg.BatchSize
+	in, outs := cfg.Net.Inputs, cfg.Net.Outputs
+	order := make([]int, rows)
+	for i := range order {
+		order[i] = i
+	}
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x73687566666c65)) // "shuffle"
+	res := &fitResult{BestEpoch: 0}
+	best := math.Inf(1)
+	var bestTensors map[string]model.Tensor
+	since := 0
+	start := time.Now()
+	card := &model.Card{Task: cfg.Task, Network: cfg.Net, TargetScale: &model.Scale{Std: 1}}
+	for epoch := 1; epoch <= cfg.MaxEpochs; epoch++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		shuffle(rng, order)
+		sum := 0.0
+		for off := 0; off < rows; off += B {
+			cnt := min(B, rows-off)
+			wt := 1 / float64(cnt)
+			clear(n.tBuf)
+			for r := 0; r < B; r++ {
+				if r >= cnt {
+					clear(n.xBuf[r*in : (r+1)*in])
+					n.wBuf[r] = 0
+					continue
+				}
+				idx := order[off+r]
+				copy(n.xBuf[r*in:(r+1)*in], d.XTrain[idx])
+				n.wBuf[r] = wt
+				y := d.YTrain[idx]
+				switch cfg.Net.Output {
+				case model.OutputSigmoid:
+					n.tBuf[r] = y * wt
+				case model.OutputSoftmax:
+					n.tBuf[r*outs+int(y)] = wt
+				case model.OutputLinear:
+					n.tBuf[r] = y
+				}
+			}
+			loss, err := n.runStep()
+			if err != nil {
+				return nil, fmt.Errorf("epoch %d: %w", epoch, err)
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return nil, fmt.Errorf("epoch %d: the training loss became %v (try a lower learning rate)", epoch, loss)
+			}
+			sum += loss * float64(cnt)
+			res.Steps++
+			res.SamplesSeen += cnt
+		}
+		tensors := n.export()
+		m, err := model.New(card, tensors)
+		if err != nil {
+			return nil, err
+		}
+		vl, valMetric := valLoss(m, cfg.Net.Output, d.XVal, d.YVal)
+		e := model.Epoch{Epoch: epoch, Loss: sum / float64(rows), ValLoss: vl, ValMetric: valMetric}
+		res.Curve = append(res.Curve, e)
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(e, cfg.MaxEpochs, time.Since(t0))
+		}
+		if vl < best {
+			best, bestTensors, res.BestEpoch, since = vl, tensors, epoch, 0
+		} else if since++; cfg.Patience > 0 && since >= cfg.Patience {
+			res.Stopped = true
+			break
+		}
+	}
+	res.TrainTime = time.Since(start)
+	res.Tensors = bestTensors
+	return res, nil
+}
+
+// valLoss returns the mean loss (same loss as training) and the validation metric
+// (accuracy for classification, RMSE in scaled units for regression).
+func valLoss(m *model.Model, output string, X [][]float64, Y []float64) (loss, metric float64) {
+	s := m.NewScratch()
+	const eps = 1e-15
+	correct := 0
+	for i, x := range X {
+		out := m.Forward(x, s)
+		y := Y[i]
+		switch output {
+		case model.OutputSigmoid:
+			p := min(max(out[0], eps), 1-eps)
+			loss -= y*math.Log(p) + (1-y)*math.Log(1-p)
+			if (p >= 0.5) == (y == 1) {
+				correct++
+			}
+		case model.OutputSoftmax:
+			loss -= math.Log(max(out[int(y)], eps))
+			best := 0
+			for j, v := range out {
+				if v > out[best] {
+					best = j
+				}
+			}
+			if best == int(y) {
+				correct++
+			}
+		case model.OutputLinear:
+			d := out[0] - y
+			loss += d * d
+		}
+	}
+	nrow := float64(len(X))
+	loss /= nrow
+	if output == model.OutputLinear {
+		return loss, math.Sqrt(loss)
+	}
+	return loss, float64(correct) / nrow
+}
+
+// shuffle is a Fisher-Yates shuffle written out so that the order depends only on
+// the PCG stream, not on the Go version's rand helpers.
+func shuffle(rng *rand.Rand, a []int) {
+	for i := len(a) - 1; i > 0; i-- {
+		j := int(rng.Uint64() % uint64(i+1))
+		a[i], a[j] = a[j], a[i]
+	}
+}

@@ -1,0 +1,351 @@
+// Package train is the train step: it reads a CSV, splits and preprocesses it,
+// trains a network with gorgonia and writes a model directory.
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mlship/mlship/internal/dataset"
+	"github.com/mlship/mlship/internal/evaluate"
+	"github.com/mlship/mlship/internal/metrics"
+	"github.com/mlship/mlship/internal/model"
+)
+
+// Config is everything the train step needs. Zero values are not defaults: start
+// from DefaultConfig.
+type Config struct {
+	// Name of the model (default: the data file's base name without extension).
+	Name string
+	// DataPath is the CSV file (header row, numeric cells, missing values as
+	// "", "?", "NA", "NaN").
+	DataPath string
+	// Target is the column to predict.
+	Target string
+	// Drop lists columns to ignore; Features, when set, lists the inputs and their order.
+	Drop     []string
+	Features []string
+	// Task is binary, multiclass, regression, or "" to infer it from the target.
+	Task string
+	// Binarize turns a numeric target into a binary one, e.g. ">0".
+	Binarize string
+
+	// Kind is "mlp" or "cnn".
+	Kind string
+	// Hidden lists the dense hidden layer sizes.
+	Hidden []int
+	// Activation of hidden layers: relu or tanh.
+	Activation string
+	// Image and Conv describe the CNN (Kind "cnn" only).
+	Image *model.Image
+	Conv  []model.ConvLayer
+
+	BatchSize    int     // rows per step; the last short batch is padded and masked out of the loss
+	Epochs       int     // maximum epochs
+	Patience     int     // stop after this many epochs without a better validation loss (0: never)
+	LearningRate float64 // Adam step size
+	TestFrac     float64 // fraction of all rows held out for the test metrics
+	ValFrac      float64 // fraction of the remaining rows used for early stopping
+	Seed         int64   // drives the split, the initial weights and the shuffling
+
+	// OutDir is the model directory to write (replaced only if it is a model directory or empty).
+	OutDir string
+	// SplitOut, when set, receives the split as JSON {"train","val","test"}: 0-based data row indices.
+	SplitOut string
+
+	Version string // mlship version recorded in the card
+	GitSHA  string // commit recorded in the card, when known
+
+	// Log receives one line per epoch and a summary; nil discards them.
+	Log io.Writer
+}
+
+// DefaultConfig is the reference recipe: MLP 64-32 relu, Adam 0.001, batch 32, up
+// to 100 epochs, patience 10, test 20%, validation 20% of the rest, seed 42.
+func DefaultConfig() Config {
+	return Config{
+		Kind: model.KindMLP, Hidden: []int{64, 32}, Activation: "relu",
+		BatchSize: 32, Epochs: 100, Patience: 10, LearningRate: 0.001,
+		TestFrac: 0.2, ValFrac: 0.2, Seed: 42, OutDir: "model",
+	}
+}
+
+// Validate checks the configuration before any work is done.
+func (c Config) Validate() error {
+	var errs []string
+	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	if c.DataPath == "" {
+		add("no data file (--data)")
+	}
+	if c.Target == "" {
+		add("no target column (--target)")
+	}
+	if c.OutDir == "" {
+		add("no output directory (--out)")
+	}
+	if _, err := dataset.ParseTask(c.Task); err != nil {
+		add("%v", err)
+	}
+	switch c.Kind {
+	case model.KindMLP:
+		if c.Image != nil || len(c.Conv) > 0 {
+			add("an mlp takes no image or conv settings (use --kind cnn)")
+		}
+	case model.KindCNN:
+		if c.Image == nil {
+			add("a cnn needs the image shape (--image CxHxW)")
+		}
+		if len(c.Conv) == 0 {
+			add("a cnn needs at least one conv layer (--conv FILTERSxKERNEL[pPOOL])")
+		}
+	default:
+		add("unknown model kind %q (want mlp or cnn)", c.Kind)
+	}
+	for _, h := range c.Hidden {
+		if h <= 0 {
+			add("hidden layer sizes must be positive, got %d", h)
+		}
+	}
+	if c.Activation != "relu" && c.Activation != "tanh" {
+		add("unknown activation %q (want relu or tanh)", c.Activation)
+	}
+	if c.BatchSize < 1 {
+		add("batch size must be at least 1, got %d", c.BatchSize)
+	}
+	if c.Epochs < 1 {
+		add("epochs must be at least 1, got %d", c.Epochs)
+	}
+	if c.Patience < 0 {
+		add("patience must not be negative, got %d", c.Patience)
+	}
+	if !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0) {
+		add("learning rate must be positive, got %v", c.LearningRate)
+	}
+	if !(c.TestFrac > 0 && c.TestFrac < 1) {
+		add("test fraction must be between 0 and 1, got %v", c.TestFrac)
+	}
+	if !(c.ValFrac > 0 && c.ValFrac < 1) {
+		add("validation fraction must be between 0 and 1, got %v", c.ValFrac)
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Result is what a training run produced.
+type Result struct {
+	ModelDir  string
+	Card      *model.Card
+	Metrics   metrics.Values
+	TrainRows int
+	// TrainSeconds is the time of the epoch loop; SamplesPerSecond the training rows
+	// processed per second of it.
+	TrainSeconds     float64
+	SamplesPerSecond float64
+}
+
+// Run trains a model and writes its directory. Input problems (data, config) are
+// returned as errors before anything is written; the model directory appears only
+// when complete.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logw := cfg.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	task, _ := dataset.ParseTask(cfg.Task)
+	frame, err := dataset.ReadCSV(cfg.DataPath)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := dataset.Build(frame, dataset.Spec{Target: cfg.Target, Drop: cfg.Drop, Features: cfg.Features, Task: task, Binarize: cfg.Binarize})
+	if err != nil {
+		return nil, err
+	}
+	net := model.Network{
+		Kind: cfg.Kind, Inputs: len(ds.Features), Hidden: cfg.Hidden, Activation: cfg.Activation,
+		Image: cfg.Image, Conv: cfg.Conv,
+	}
+	switch ds.Task {
+	case dataset.Binary:
+		net.Outputs, net.Output = 1, model.OutputSigmoid
+	case dataset.Multiclass:
+		net.Outputs, net.Output = len(ds.Classes), model.OutputSoftmax
+	default:
+		net.Outputs, net.Output = 1, model.OutputLinear
+	}
+	if err := net.Validate(); err != nil {
+		return nil, fmt.Errorf("model for %q: %w", cfg.DataPath, err)
+	}
+	split, err := dataset.SplitRows(ds, dataset.SplitConfig{Seed: cfg.Seed, TestFrac: cfg.TestFrac, ValFrac: cfg.ValFrac, Stratify: ds.Task.Classification()})
+	if err != nil {
+		return nil, fmt.Errorf("splitting %q: %w", cfg.DataPath, err)
+	}
+	pre := dataset.FitPreprocessor(ds, split.Train)
+	prep := func(idx []int) [][]float64 {
+		out := make([][]float64, len(idx))
+		flat := make([]float64, len(idx)*len(ds.Features))
+		for i, r := range idx {
+			out[i] = flat[i*len(ds.Features) : (i+1)*len(ds.Features)]
+			pre.Transform(ds.X[r], out[i])
+		}
+		return out
+	}
+	var scale *model.Scale
+	ys := func(idx []int) []float64 {
+		out := make([]float64, len(idx))
+		for i, r := range idx {
+			out[i] = ds.Y[r]
+			if scale != nil {
+				out[i] = (out[i] - scale.Mean) / scale.Std
+			}
+		}
+		return out
+	}
+	if ds.Task == dataset.Regression {
+		scale = targetScale(ds.Y, split.Train)
+	}
+	if cfg.SplitOut != "" {
+		if err := writeSplit(cfg.SplitOut, split); err != nil {
+			return nil, err
+		}
+	}
+	name := cfg.Name
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(cfg.DataPath), filepath.Ext(cfg.DataPath))
+	}
+	valMetric := "accuracy"
+	if ds.Task == dataset.Regression {
+		valMetric = "rmse"
+	}
+	fmt.Fprintf(logw, "training %s on %s: %d rows (train %d, val %d, test %d), %d features, task %s, %s, %d params\n",
+		name, filepath.Base(cfg.DataPath), len(ds.Y), len(split.Train), len(split.Val), len(split.Test),
+		len(ds.Features), ds.Task, net, net.CountParams())
+	if ds.Missing > 0 {
+		fmt.Fprintf(logw, "imputed %d missing values with training means (%s)\n", ds.Missing, describeMissing(ds.MissingBy))
+	}
+	fc := fitConfig{
+		Net: net, Task: string(ds.Task), BatchSize: cfg.BatchSize, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
+		LearningRate: cfg.LearningRate, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, Seed: cfg.Seed,
+		OnEpoch: func(e model.Epoch, epochs int, d time.Duration) {
+			fmt.Fprintf(logw, "epoch %3d/%d  loss %.4f  val_loss %.4f  val_%s %.4f  %dms\n",
+				e.Epoch, epochs, e.Loss, e.ValLoss, valMetric, e.ValMetric, d.Milliseconds())
+		},
+	}
+	fr, err := fit(ctx, fc, fitData{XTrain: prep(split.Train), YTrain: ys(split.Train), XVal: prep(split.Val), YVal: ys(split.Val)})
+	if err != nil {
+		return nil, fmt.Errorf("training on %q: %w", cfg.DataPath, err)
+	}
+	card := &model.Card{
+		Format: model.Format, Name: name, Task: string(ds.Task), Features: ds.Features, Target: ds.Target,
+		Binarize: cfg.Binarize, Classes: ds.Classes, Preprocess: pre, TargetScale: scale, Network: net,
+		Params: net.CountParams(),
+		Training: model.Training{
+			Optimizer: "adam", LearningRate: cfg.LearningRate, Beta1: fc.Beta1, Beta2: fc.Beta2, Epsilon: fc.Epsilon,
+			Loss: lossName(net.Output), BatchSize: cfg.BatchSize, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
+			EpochsRun: len(fr.Curve), BestEpoch: fr.BestEpoch, StoppedEarly: fr.Stopped, ValMetric: valMetric, Curve: fr.Curve,
+		},
+		Data: model.DataInfo{
+			File: filepath.Base(cfg.DataPath), SHA256: ds.SHA256, Rows: len(ds.Y), Missing: ds.Missing,
+			MissingBy: ds.MissingBy, Dropped: cfg.Drop,
+			Split: model.SplitInfo{Train: len(split.Train), Val: len(split.Val), Test: len(split.Test),
+				TestFrac: cfg.TestFrac, ValFrac: cfg.ValFrac, Stratified: ds.Task.Classification()},
+		},
+		Seed: cfg.Seed, Version: cfg.Version, GitSHA: cfg.GitSHA,
+	}
+	if len(card.Data.MissingBy) == 0 {
+		card.Data.MissingBy = nil
+	}
+	m, err := model.New(card, fr.Tensors)
+	if err != nil {
+		return nil, fmt.Errorf("checking the trained model: %w", err)
+	}
+	rows := make([][]float64, len(split.Test))
+	for i, r := range split.Test {
+		rows[i] = ds.X[r]
+	}
+	var ytest []float64
+	for _, r := range split.Test {
+		ytest = append(ytest, ds.Y[r])
+	}
+	vals, confusion, err := evaluate.Score(m, rows, ytest)
+	if err != nil {
+		return nil, err
+	}
+	card.Metrics, card.Confusion = vals, confusion
+	mj, err := json.MarshalIndent(vals, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := model.WriteDir(cfg.OutDir, card, fr.Tensors, append(mj, '\n')); err != nil {
+		return nil, err
+	}
+	secs := fr.TrainTime.Seconds()
+	res := &Result{
+		ModelDir: cfg.OutDir, Card: card, Metrics: vals, TrainRows: len(split.Train),
+		TrainSeconds: secs, SamplesPerSecond: float64(fr.SamplesSeen) / secs,
+	}
+	stop := "ran all epochs"
+	if fr.Stopped {
+		stop = fmt.Sprintf("stopped early after %d epochs without improvement", cfg.Patience)
+	}
+	fmt.Fprintf(logw, "best epoch %d of %d (%s); %.0f samples/s; wrote %s\n", fr.BestEpoch, len(fr.Curve), stop, res.SamplesPerSecond, cfg.OutDir)
+	return res, nil
+}
+
+func lossName(output string) string {
+	switch output {
+	case model.OutputSigmoid:
+		return "binary_cross_entropy"
+	case model.OutputSoftmax:
+		return "cross_entropy"
+	}
+	return "mse"
+}
+
+func targetScale(y []float64, idx []int) *model.Scale {
+	mean := 0.0
+	for _, r := range idx {
+		mean += y[r]
+	}
+	mean /= float64(len(idx))
+	v := 0.0
+	for _, r := range idx {
+		v += (y[r] - mean) * (y[r] - mean)
+	}
+	std := math.Sqrt(v / float64(len(idx)))
+	if std == 0 || math.IsNaN(std) {
+		std = 1
+	}
+	return &model.Scale{Mean: mean, Std: std}
+}
+
+func describeMissing(by map[string]int) string {
+	var parts []string
+	for _, k := range sortedKeys(by) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, by[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeSplit(path string, s dataset.Split) error {
+	b, err := json.Marshal(map[string][]int{"train": s.Train, "val": s.Val, "test": s.Test})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing split: %w", err)
+	}
+	return nil
+}
