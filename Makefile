@@ -1,0 +1,50 @@
+# mlship's front door. `make demo` runs the main job; `make test` runs every test
+# and does its own set-up.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -buildid= -X github.com/mlship/mlship/internal/version.Version=$(VERSION)
+GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
+BIN       := bin
+
+.PHONY: all build demo test test-unit test-integration lint fuzz bench bench-train clean
+
+all: build
+
+## build: static, reproducible binaries in bin/
+build:
+	$(GOBUILD) -o $(BIN)/mlship ./cmd/mlship
+
+## demo: the main job on the embedded default (examples/heart-disease), no registry or cluster
+demo: build
+	$(BIN)/mlship run examples/heart-disease
+
+## test: set-up, vet, formatting and every test (what .ci/run runs)
+test: lint
+	$(GO) test -count=1 ./...
+
+test-unit:
+	$(GO) test -short ./...
+
+test-integration: test
+
+## lint: go vet and gofmt
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## fuzz: fuzz the CSV reader for a while (FUZZTIME=1m)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./internal/dataset -run '^$$' -fuzz FuzzReadCSV -fuzztime $(FUZZTIME)
+
+## bench: Go benchmarks and the peer benchmarks
+bench: bench-train
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/train/
+
+## bench-train: mlship vs scikit-learn and torch on the heart recipe
+bench-train:
+	bash bench/train.sh
+
+clean:
+	rm -rf $(BIN) mlship-out
