@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 
@@ -28,4 +29,22 @@ func BenchmarkStep(b *testing.B) {
 			b.ReportMetric(float64(bs)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 		})
 	}
+}
+
+// BenchmarkTrainHeart runs the whole train step on the heart recipe (read, split,
+// fit with validation each epoch, score, write) and reports training samples/s.
+func BenchmarkTrainHeart(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.DataPath, cfg.Target, cfg.Binarize = "../../examples/heart-disease/heart.csv", "target", ">0"
+	cfg.OutDir = b.TempDir() + "/model"
+	var samples, secs float64
+	for i := 0; i < b.N; i++ {
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		samples += res.SamplesPerSecond * res.TrainSeconds
+		secs += res.TrainSeconds
+	}
+	b.ReportMetric(samples/secs, "samples/s")
 }

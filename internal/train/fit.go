@@ -261,7 +261,7 @@ func transpose(v []float64, rows, cols int) []float64 {
 // runStep runs forward and backward on the batch already in the buffers, then
 // applies one Adam update. It returns the batch loss.
 func (n *net) runStep() (float64, error) {
-	if err := n.vm.RunAll(); err != nil {
+	if err := n.runGraph(); err != nil {
 		return 0, err
 	}
 	loss := n.loss.Value().Data().(float64)
@@ -295,6 +295,19 @@ func (n *net) runStep() (float64, error) {
 	return loss, nil
 }
 
+// runGraph runs the whole program once: on this goroutine through the tape
+// machine's Run when it was found, else through RunAll.
+func (n *net) runGraph() error {
+	if n.rw == nil {
+		return n.vm.RunAll()
+	}
+	out := n.rw.run.Call([]reflect.Value{n.rw.prog})
+	if err, _ := out[0].Interface().(error); err != nil {
+		return err
+	}
+	return nil
+}
+
 // rewind readies the tape machine for the next step. gorgonia's Reset drops every
 // register, so each step re-allocates all its intermediate tensors (most of the
 // step's time went to that allocation and the garbage collection it causes). When
@@ -316,11 +329,13 @@ func (n *net) rewind() {
 	}
 }
 
-// rewinder holds what rewind needs from inside gorgonia's tape machine.
+// rewinder holds what rewind and run need from inside gorgonia's tape machine.
 type rewinder struct {
 	pc       *int
 	mem      *[]G.Value
 	volatile []int
+	run      reflect.Value // the machine's Run method
+	prog     reflect.Value // its whole program, as Run's argument
 }
 
 // newRewinder reaches into gorgonia's tape machine (v0.9.18 layout: fields pc,
@@ -359,9 +374,27 @@ func newRewinder(vm G.VM) *rewinder {
 		}
 		shapes[int(id.Int())] = key
 	}
+	// Run(fragment) executes instructions on the calling goroutine; RunAll does the
+	// same on a new goroutine with the OS thread locked, which cost about 40us a
+	// call here, a sixth of a whole training step.
+	run := v.MethodByName("Run")
+	prog := v.MethodByName("Prog")
+	if !run.IsValid() || run.Type().NumIn() != 1 || !prog.IsValid() || prog.Type().NumIn() != 0 {
+		return nil
+	}
+	p := prog.Call(nil)[0]
+	if p.Kind() != reflect.Pointer || p.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	instr := p.Elem().FieldByName("instructions")
+	if !instr.IsValid() || instr.Type() != run.Type().In(0) || !instr.CanAddr() {
+		return nil
+	}
 	r := &rewinder{
-		pc:  (*int)(unsafe.Pointer(pc.UnsafeAddr())),
-		mem: (*[]G.Value)(unsafe.Pointer(mem.UnsafeAddr())),
+		pc:   (*int)(unsafe.Pointer(pc.UnsafeAddr())),
+		mem:  (*[]G.Value)(unsafe.Pointer(mem.UnsafeAddr())),
+		run:  run,
+		prog: reflect.NewAt(instr.Type(), unsafe.Pointer(instr.UnsafeAddr())).Elem(),
 	}
 	for id := range vol {
 		r.volatile = append(r.volatile, id)
