@@ -38,12 +38,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
+	// One line, whatever the error: cobra's own errors can span several
+	// ("unknown command ...\n\nDid you mean this?\n\trun\n").
+	fmt.Fprintf(stderr, "mlship: %s\n", flatten(err.Error()))
 	var failed *gate.FailedError
 	if errors.As(err, &failed) {
-		fmt.Fprintf(stderr, "mlship: %v\n", err)
 		return ExitGateFail
 	}
-	fmt.Fprintf(stderr, "mlship: %v\n", err)
 	return ExitUserError
 }
 

@@ -118,30 +118,30 @@ const (
 
 // Check is one bound applied to one metric.
 type Check struct {
-	Metric string
-	Kind   string // "min", "max", "max-drop" or "max-drop-rel"
+	Metric string `json:"metric"`
+	Kind   string `json:"kind"` // "min", "max", "max-drop" or "max-drop-rel"
 	// Value is the model's value of Metric; 0 when Measured is false.
-	Value    float64
-	Measured bool
+	Value    float64 `json:"value"`
+	Measured bool    `json:"measured"`
 	// Bound is the configured bound: the minimum, the maximum, or the
 	// allowed drop (absolute, or a fraction of Baseline for max-drop-rel).
-	Bound float64
+	Bound float64 `json:"bound"`
 	// Baseline is the baseline's value of Metric; HasBaseline says whether
 	// there is one (it is filled for every kind of check when available).
-	Baseline    float64
-	HasBaseline bool
-	Verdict     Verdict
-	Reason      string // one line, e.g. "accuracy 0.71 < min 0.8"
+	Baseline    float64 `json:"baseline"`
+	HasBaseline bool    `json:"has_baseline"`
+	Verdict     Verdict `json:"verdict"`
+	Reason      string  `json:"reason"` // one line, e.g. "accuracy 0.71 < min 0.8"
 }
 
 // Result is the outcome of Run.
 type Result struct {
-	Metrics  metrics.Values
-	Source   string         // "metrics.json", or the data path evaluated on
-	Baseline metrics.Values // nil when there is no baseline
-	Checks   []Check
-	Passed   bool
-	Reason   string // one line: the failures, or a summary when passed
+	Metrics  metrics.Values `json:"metrics"`
+	Source   string         `json:"source"`             // "metrics.json", or the data path evaluated on
+	Baseline metrics.Values `json:"baseline,omitempty"` // nil when there is no baseline
+	Checks   []Check        `json:"checks"`
+	Passed   bool           `json:"passed"`
+	Reason   string         `json:"reason"` // one line: the failures, or a summary when passed
 }
 
 // FailedError is returned by Run, together with the Result, when a check

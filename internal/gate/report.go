@@ -3,10 +3,10 @@ package gate
 import (
 	"encoding/xml"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/mlship/mlship/internal/fsutil"
 )
 
 // Table renders the checks as an aligned text table with the columns
@@ -129,12 +129,7 @@ func WriteJUnit(path string, r *Result) error {
 	}
 	data = append([]byte(xml.Header), data...)
 	data = append(data, '\n')
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("writing junit report %q: %w", path, unwrapPath(err))
-		}
-	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := fsutil.WriteFileAtomic(path, data, 0o644); err != nil {
 		return fmt.Errorf("writing junit report %q: %w", path, unwrapPath(err))
 	}
 	return nil
@@ -151,31 +146,4 @@ func checkDetails(c Check, source string) string {
 	}
 	return fmt.Sprintf("%s\nmetric: %s\nkind: %s\nvalue: %s\nbound: %s\nbaseline: %s\nsource: %s\n",
 		c.Reason, c.Metric, c.Kind, value, num(c.Bound), baseline, source)
-}
-
-// writeAtomic writes data to a temporary file next to path and renames it
-// to path.
-func writeAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

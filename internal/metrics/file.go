@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
+
+	"github.com/mlship/mlship/internal/fsutil"
 )
 
 // WriteFile writes v to path as a JSON object with sorted keys, two-space
@@ -35,37 +36,10 @@ func WriteFile(path string, v Values) error {
 		return fmt.Errorf("writing metrics %q: %w", path, err)
 	}
 	data = append(data, '\n')
-	if err := writeAtomic(path, data); err != nil {
+	if err := fsutil.WriteFileAtomic(path, data, 0o644); err != nil {
 		return fmt.Errorf("writing metrics %q: %w", path, err)
 	}
 	return nil
-}
-
-// writeAtomic writes data to a temporary file next to path and renames it
-// to path.
-func writeAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // ReadFile reads a metrics file written by WriteFile: a JSON object whose

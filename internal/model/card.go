@@ -161,7 +161,7 @@ func ReadCard(dir string) (*Card, error) {
 // is renamed into place at the end. An existing dir is replaced only when it is a
 // model directory (holds model.json) or empty; anything else is refused.
 func WriteDir(dir string, card *Card, tensors map[string]Tensor, metricsJSON []byte) error {
-	if err := checkReplaceable(dir); err != nil {
+	if err := CheckReplaceable(dir); err != nil {
 		return err
 	}
 	parent := filepath.Dir(filepath.Clean(dir))
@@ -217,7 +217,9 @@ func WriteDir(dir string, card *Card, tensors map[string]Tensor, metricsJSON []b
 	return nil
 }
 
-func checkReplaceable(dir string) error {
+// CheckReplaceable reports whether WriteDir may write dir: it does not exist, is
+// empty, or is a model directory (holds model.json).
+func CheckReplaceable(dir string) error {
 	st, err := os.Stat(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

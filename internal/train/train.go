@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mlship/mlship/internal/dataset"
 	"github.com/mlship/mlship/internal/evaluate"
+	"github.com/mlship/mlship/internal/fsutil"
 	"github.com/mlship/mlship/internal/metrics"
 	"github.com/mlship/mlship/internal/model"
 )
@@ -164,6 +164,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
+	if err := model.CheckReplaceable(cfg.OutDir); err != nil {
+		return nil, err
+	}
 	task, _ := dataset.ParseTask(cfg.Task)
 	frame, err := dataset.ReadCSV(cfg.DataPath)
 	if err != nil {
@@ -215,11 +218,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if ds.Task == dataset.Regression {
 		scale = targetScale(ds.Y, split.Train)
-	}
-	if cfg.SplitOut != "" {
-		if err := writeSplit(cfg.SplitOut, split); err != nil {
-			return nil, err
-		}
 	}
 	name := cfg.Name
 	if name == "" {
@@ -291,6 +289,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := model.WriteDir(cfg.OutDir, card, fr.Tensors, append(mj, '\n')); err != nil {
 		return nil, err
 	}
+	if cfg.SplitOut != "" {
+		if err := writeSplit(cfg.SplitOut, split); err != nil {
+			return nil, err
+		}
+	}
 	secs := fr.TrainTime.Seconds()
 	res := &Result{
 		ModelDir: cfg.OutDir, Card: card, Metrics: vals, TrainRows: len(split.Train),
@@ -344,8 +347,8 @@ func writeSplit(path string, s dataset.Split) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing split: %w", err)
+	if err := fsutil.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing split %q: %w", path, err)
 	}
 	return nil
 }

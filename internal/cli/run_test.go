@@ -1,0 +1,204 @@
+package cli_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRunExample(t *testing.T) {
+	before := tree(t, heartDir)
+	out := filepath.Join(t.TempDir(), "out")
+	r := mlship(t, "run", heartDir, "--out", out, "-q")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+
+	// With --out the outputs go directly under it.
+	assert.Equal(t, []string{"junit.xml", "model/", "model/metrics.json", "model/model.json", "model/model.safetensors"}, tree(t, out))
+	card := readCard(t, filepath.Join(out, "model"))
+	assert.Equal(t, "heart-disease", card.Name)
+	assert.Equal(t, 100, card.Training.MaxEpochs)
+	assert.Equal(t, int64(42), card.Seed)
+
+	rep := readJUnit(t, filepath.Join(out, "junit.xml"))
+	assert.Equal(t, 3, rep.Tests, "the example's gate has 3 checks")
+	assert.Equal(t, 0, rep.Failures)
+
+	assert.Contains(t, r.stdout, "== train ("+filepath.Join(heartDir, "mlship.yaml")+")\n")
+	assert.Contains(t, r.stdout, "metrics   (test split, 61 rows)\n")
+	assert.Contains(t, r.stdout, "\n== evaluate-gate\n")
+	assert.Contains(t, r.stdout, "gate PASSED: all 3 checks passed\n")
+	assert.Contains(t, r.stdout, "\noutputs: "+filepath.Join(out, "model")+" (model card, weights, metrics), "+filepath.Join(out, "junit.xml")+"\n")
+
+	assert.Equal(t, before, tree(t, heartDir), "run must not write into the project directory")
+}
+
+// runProject writes a copy of the heart example with few epochs and the given
+// gate section.
+func runProject(t *testing.T, dir, gate string) string {
+	t.Helper()
+	copyFile(t, heartCSV, filepath.Join(dir, "heart.csv"))
+	writeFile(t, filepath.Join(dir, "mlship.yaml"), "name: heart-small\ndata: heart.csv\ntarget: target\nbinarize: \">0\"\n"+
+		"train:\n  epochs: 5\n  out: model\n"+gate)
+	return dir
+}
+
+func TestRunDefaultOut(t *testing.T) {
+	root := t.TempDir()
+	proj := runProject(t, filepath.Join(root, "proj"), "gate:\n  min: {accuracy: 0.5}\n")
+	work := filepath.Join(root, "work")
+	require.NoError(t, os.Mkdir(work, 0o755))
+	t.Chdir(work)
+
+	r := mlship(t, "run", "../proj")
+	require.Equal(t, 0, r.code, r.stderr)
+	// Without --out: mlship-out/NAME under the working directory.
+	assert.Equal(t, []string{"mlship-out/", "mlship-out/heart-small/", "mlship-out/heart-small/junit.xml",
+		"mlship-out/heart-small/model/", "mlship-out/heart-small/model/metrics.json",
+		"mlship-out/heart-small/model/model.json", "mlship-out/heart-small/model/model.safetensors"}, tree(t, work))
+	// Progress goes to stderr without -q.
+	assert.Contains(t, r.stderr, "epoch   1/5")
+	assert.NotContains(t, r.stderr, "mlship: ")
+	// The config's train.out is not used by run; nothing is written into the project.
+	assert.Equal(t, []string{"heart.csv", "mlship.yaml"}, tree(t, proj))
+}
+
+func TestRunGateFails(t *testing.T) {
+	dir := t.TempDir()
+	proj := runProject(t, filepath.Join(dir, "proj"), "gate:\n  min: {accuracy: 0.99}\n  max: {log_loss: 5}\n")
+	out := filepath.Join(dir, "out")
+	r := mlship(t, "run", proj, "--out", out, "-q")
+	assert.Equal(t, 1, r.code)
+	msg := errLine(t, r.stderr)
+	assert.True(t, strings.HasPrefix(msg, "gate failed: accuracy "), msg)
+	assert.True(t, strings.HasSuffix(msg, " < min 0.99"), msg)
+	assert.Contains(t, r.stdout, "gate FAILED: ")
+	assert.Contains(t, r.stdout, "\noutputs: ")
+	// The model and the report are kept: the report says why the gate failed.
+	assert.FileExists(t, filepath.Join(out, "model", "model.json"))
+	rep := readJUnit(t, filepath.Join(out, "junit.xml"))
+	assert.Equal(t, 2, rep.Tests)
+	assert.Equal(t, 1, rep.Failures)
+}
+
+func TestRunErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, proj string)
+		args  []string // after "run"; {dir} is the test's directory, the project is {dir}/proj
+		want  string
+	}{
+		{
+			name: "no such directory",
+			args: []string{"{dir}/none"},
+			want: `reading config "{dir}/none": no such file`,
+		},
+		{
+			name:  "directory without mlship.yaml",
+			setup: func(t *testing.T, proj string) { require.NoError(t, os.MkdirAll(proj, 0o755)) },
+			args:  []string{"{dir}/proj"},
+			want:  `reading config "{dir}/proj/mlship.yaml": no such file`,
+		},
+		{
+			name: "unknown key in mlship.yaml",
+			setup: func(t *testing.T, proj string) {
+				runProject(t, proj, "gate:\n  min: {accuracy: 0.5}\n  mni: {f1: 0.5}\n")
+			},
+			args: []string{"{dir}/proj"},
+			want: `reading config "{dir}/proj/mlship.yaml": line 10: field mni not found in type config.Gate`,
+		},
+		{
+			name:  "unknown metric in the gate section",
+			setup: func(t *testing.T, proj string) { runProject(t, proj, "gate:\n  min: {acc: 0.5}\n") },
+			args:  []string{"{dir}/proj"},
+			want:  `min: unknown metric "acc" (known: ` + knownMetrics + `)`,
+		},
+		{
+			name: "bad data",
+			setup: func(t *testing.T, proj string) {
+				runProject(t, proj, "")
+				writeFile(t, filepath.Join(proj, "heart.csv"), "a,b,target\n1,2,0\n2,x,1\n")
+			},
+			args: []string{"{dir}/proj"},
+			want: `reading dataset "{dir}/proj/heart.csv": line 3, column "b": "x" is not a number`,
+		},
+		{
+			name:  "unknown flag",
+			setup: func(t *testing.T, proj string) { runProject(t, proj, "") },
+			args:  []string{"{dir}/proj", "--epochs", "3"},
+			want:  `unknown flag: --epochs`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.setup != nil {
+				tt.setup(t, filepath.Join(dir, "proj"))
+			}
+			before := tree(t, dir)
+			args := append([]string{"run", "-q", "--out", filepath.Join(dir, "out")}, expandAll(tt.args, dir)...)
+			r := mlship(t, args...)
+			assert.Equal(t, 2, r.code)
+			assert.Equal(t, expand(tt.want, dir), errLine(t, r.stderr))
+			assert.Equal(t, before, tree(t, dir), "a failed run must write nothing")
+		})
+	}
+}
+
+// TestReproducible: the same data, config and seed give byte-identical model
+// directories; another seed gives other weights.
+func TestReproducible(t *testing.T) {
+	files := []string{"model.json", "model.safetensors", "metrics.json"}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"mlp", []string{"--data", heartCSV, "--target", "target", "--binarize", ">0", "--epochs", "5"}},
+		{"cnn", []string{"--config", digitsDir, "--epochs", "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			train := func(name, seed string) string {
+				out := filepath.Join(dir, name)
+				r := mlship(t, append([]string{"train", "-q", "--out", out, "--seed", seed}, tt.args...)...)
+				require.Equal(t, 0, r.code, r.stderr)
+				return out
+			}
+			a, b, c := train("a", "42"), train("b", "42"), train("c", "43")
+			read := func(dir, name string) []byte {
+				data, err := os.ReadFile(filepath.Join(dir, name))
+				require.NoError(t, err)
+				return data
+			}
+			for _, f := range files {
+				assert.True(t, bytes.Equal(read(a, f), read(b, f)), "%s differs between two runs with the same seed", f)
+			}
+			assert.False(t, bytes.Equal(read(a, "model.safetensors"), read(c, "model.safetensors")), "another seed gave the same weights")
+			assert.False(t, bytes.Equal(read(a, "model.json"), read(c, "model.json")))
+			assert.Equal(t, int64(43), readCard(t, c).Seed)
+		})
+	}
+}
+
+// TestReproducibleRun: "mlship run" twice gives the same model and report.
+func TestReproducibleRun(t *testing.T) {
+	dir := t.TempDir()
+	proj := runProject(t, filepath.Join(dir, "proj"), "gate:\n  min: {accuracy: 0.5}\n")
+	for _, out := range []string{"a", "b"} {
+		r := mlship(t, "run", "-q", proj, "--out", filepath.Join(dir, out))
+		require.Equal(t, 0, r.code, r.stderr)
+	}
+	for _, f := range []string{"model/model.json", "model/model.safetensors", "model/metrics.json", "junit.xml"} {
+		a, err := os.ReadFile(filepath.Join(dir, "a", f))
+		require.NoError(t, err)
+		b, err := os.ReadFile(filepath.Join(dir, "b", f))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(a, b), "%s differs", f)
+	}
+}

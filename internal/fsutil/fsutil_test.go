@@ -1,0 +1,34 @@
+package fsutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a", "b.json")
+	require.NoError(t, WriteFileAtomic(p, []byte("one"), 0o600))
+	require.NoError(t, WriteFileAtomic(p, []byte("two"), 0o644))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, "two", string(b))
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), st.Mode().Perm())
+	ents, err := os.ReadDir(filepath.Dir(p))
+	require.NoError(t, err)
+	assert.Len(t, ents, 1, "no temporary file may remain")
+
+	// A directory in the way makes the rename fail; nothing else is left.
+	blocked := filepath.Join(dir, "blocked")
+	require.NoError(t, os.MkdirAll(filepath.Join(blocked, "x"), 0o755))
+	require.Error(t, WriteFileAtomic(blocked, []byte("x"), 0o644))
+	ents, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, ents, 2)
+}
