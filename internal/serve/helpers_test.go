@@ -1,0 +1,85 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mlship/mlship/internal/dataset"
+	"github.com/mlship/mlship/internal/model"
+)
+
+var features = []string{"a", "b", "c"}
+
+// writeModel writes a small model directory by hand: binary (sigmoid), multiclass
+// (softmax, 3 classes) or regression (linear).
+func writeModel(t testing.TB, task string) string {
+	t.Helper()
+	outputs, output := 1, model.OutputSigmoid
+	classes := []string{"0", "1"}
+	var scale *model.Scale
+	switch task {
+	case "multiclass":
+		outputs, output, classes = 3, model.OutputSoftmax, []string{"0", "1", "2"}
+	case "regression":
+		output, classes, scale = model.OutputLinear, nil, &model.Scale{Mean: 100, Std: 10}
+	}
+	card := &model.Card{
+		Format: model.Format, Name: "toy-" + task, Task: task, Features: features, Target: "y", Classes: classes,
+		Preprocess:  dataset.Preprocessor{Impute: []float64{1, 2, 3}, Mean: []float64{1, 2, 3}, Std: []float64{1, 2, 0.5}},
+		TargetScale: scale,
+		Network:     model.Network{Kind: model.KindMLP, Inputs: 3, Outputs: outputs, Hidden: []int{4}, Activation: "relu", Output: output},
+		Metrics:     map[string]float64{"accuracy": 0.9},
+		Data:        model.DataInfo{SHA256: "abc123"},
+	}
+	tensors := map[string]model.Tensor{}
+	v := 0.1
+	for _, p := range card.Network.Params() {
+		data := make([]float64, p.Size())
+		for i := range data {
+			data[i] = v
+			v = -v*1.1 + 0.05
+		}
+		tensors[p.Name] = model.Tensor{Shape: p.Shape, Data: data}
+	}
+	dir := filepath.Join(t.TempDir(), task)
+	require.NoError(t, model.WriteDir(dir, card, tensors, []byte("{}\n")))
+	return dir
+}
+
+func newTestServer(t testing.TB, task string, mod func(*Config)) (*Server, *httptest.Server) {
+	t.Helper()
+	cfg := Config{ModelDir: writeModel(t, task)}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
+	require.NoError(t, err)
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return s, ts
+}
+
+type response struct {
+	code   int
+	body   string
+	header http.Header
+}
+
+func do(t testing.TB, method, url, body string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url, bytes.NewBufferString(body))
+	require.NoError(t, err)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return response{res.StatusCode, string(b), res.Header}
+}

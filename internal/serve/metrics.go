@@ -1,0 +1,133 @@
+package serve
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mlship/mlship/internal/model"
+	"github.com/mlship/mlship/internal/version"
+)
+
+// Metrics are the server's Prometheus metrics, registered on a registry of its
+// own (never the global one). Names are in base units.
+type Metrics struct {
+	requests  *prometheus.CounterVec   // route, code
+	duration  *prometheus.HistogramVec // route
+	inflight  prometheus.Gauge
+	rows      prometheus.Counter
+	classes   *prometheus.CounterVec // class (classifiers)
+	values    prometheus.Histogram   // predicted value (regression)
+	zscore    *prometheus.HistogramVec
+	missing   *prometheus.CounterVec
+	ready     prometheus.Gauge
+	classCtr  []prometheus.Counter           // per class index, resolved once
+	zscoreObs []prometheus.Observer          // per feature, resolved once
+	missObs   []prometheus.Counter           // per feature, resolved once
+	durObs    map[string]prometheus.Observer // per route, resolved once
+	codeCtr   sync.Map                       // routeCode -> prometheus.Counter, resolved on first use
+}
+
+type routeCode struct {
+	route string
+	code  int
+}
+
+// zBuckets are the buckets of the live inputs' standardised values: the training
+// data has mean 0 and standard deviation 1 on this scale, so a shift of the live
+// distribution across these buckets is input drift.
+var zBuckets = []float64{-3, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 3}
+
+// NewMetrics creates the metrics for model m and registers them on reg, with the
+// Go runtime and process collectors.
+func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) *Metrics {
+	c := m.Card
+	x := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mlship_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mlship_http_request_duration_seconds", Help: "Time from request to response by route.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16), // 50us to about 1.6s
+		}, []string{"route"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mlship_http_requests_in_flight", Help: "Prediction requests being served now.",
+		}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mlship_predicted_rows_total", Help: "Rows predicted.",
+		}),
+		zscore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mlship_input_feature_zscore",
+			Help:    "Live input values standardised with the training mean and std (training data: mean 0, std 1); for drift detection.",
+			Buckets: zBuckets,
+		}, []string{"feature"}),
+		missing: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mlship_input_missing_total", Help: "Missing input values (null) imputed with the training mean, by feature.",
+		}, []string{"feature"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mlship_model_ready", Help: "1 when the model is loaded and the server takes traffic, 0 while draining.",
+		}),
+		durObs: map[string]prometheus.Observer{},
+	}
+	for _, r := range routes {
+		x.durObs[r] = x.duration.WithLabelValues(r)
+	}
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mlship_model_info", Help: "The model being served (value 1).",
+	}, []string{"name", "version", "task", "data_sha256", "git_sha", "mlship_version", "server_version"})
+	info.WithLabelValues(c.Name, modelVersion, c.Task, c.Data.SHA256, c.GitSHA, c.Version, version.Version).Set(1)
+	offline := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mlship_model_metric", Help: "The model's offline metrics on its held-out test split (from the model card).",
+	}, []string{"metric"})
+	for k, v := range c.Metrics {
+		offline.WithLabelValues(k).Set(v)
+	}
+	reg.MustRegister(x.requests, x.duration, x.inflight, x.rows, x.zscore, x.missing, x.ready, info, offline,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if len(c.Classes) > 0 {
+		x.classes = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mlship_predicted_class_total", Help: "Predicted classes (by label).",
+		}, []string{"class"})
+		reg.MustRegister(x.classes)
+		for _, l := range c.Classes {
+			x.classCtr = append(x.classCtr, x.classes.WithLabelValues(l))
+		}
+	} else {
+		mean, std := 0.0, 1.0
+		if ts := c.TargetScale; ts != nil {
+			mean, std = ts.Mean, ts.Std
+		}
+		b := make([]float64, len(zBuckets))
+		for i, z := range zBuckets {
+			b[i] = mean + z*std
+		}
+		x.values = prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mlship_predicted_value", Help: "Predicted values (regression); buckets at the training target's mean + k std.",
+			Buckets: b,
+		})
+		reg.MustRegister(x.values)
+	}
+	for _, f := range c.Features {
+		x.zscoreObs = append(x.zscoreObs, x.zscore.WithLabelValues(f))
+		x.missObs = append(x.missObs, x.missing.WithLabelValues(f))
+	}
+	return x
+}
+
+// record counts one request and its duration. durObs is only read after
+// NewMetrics, so concurrent handlers may use it.
+func (x *Metrics) record(route string, code int, seconds float64) {
+	if o, ok := x.durObs[route]; ok {
+		o.Observe(seconds)
+	} else {
+		x.duration.WithLabelValues(route).Observe(seconds)
+	}
+	key := routeCode{route, code}
+	c, ok := x.codeCtr.Load(key)
+	if !ok {
+		c, _ = x.codeCtr.LoadOrStore(key, x.requests.WithLabelValues(route, strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
+}

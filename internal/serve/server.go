@@ -1,0 +1,462 @@
+// Package serve is the model server's HTTP side: /predict, the Open Inference
+// Protocol v2 (KServe's), health and readiness, and Prometheus metrics. It loads a
+// model directory written by mlship train and predicts with the pure-Go
+// predictor. It must stay small: cmd/mlship-serve's dependency test keeps
+// gorgonia, client-go, go-containerregistry's remote and cobra out of it.
+package serve
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mlship/mlship/internal/model"
+)
+
+// Config configures a Server.
+type Config struct {
+	// ModelDir is the model directory to serve.
+	ModelDir string
+	// ModelName is the name in the Open Inference Protocol paths (default: the
+	// model card's name).
+	ModelName string
+	// MaxBodyBytes bounds a request body; larger ones get 413 (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxInFlight bounds the prediction requests served at once; past it the
+	// server answers 429 at once (default 256).
+	MaxInFlight int
+	// Logger receives startup, error and (with AccessLog) request lines.
+	Logger *slog.Logger
+	// AccessLog logs every request.
+	AccessLog bool
+	// Registry receives the server's metrics (default: a new registry).
+	Registry *prometheus.Registry
+}
+
+// Defaults.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxInFlight  = 256
+)
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.ModelDir == "" {
+		return errors.New("no model directory")
+	}
+	if c.MaxBodyBytes < 0 {
+		return fmt.Errorf("max body size must not be negative, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxInFlight < 0 {
+		return fmt.Errorf("max in-flight requests must not be negative, got %d", c.MaxInFlight)
+	}
+	return nil
+}
+
+// Route names, used as the "route" label of the metrics.
+const (
+	routePredict   = "predict"
+	routeInfer     = "v2_infer"
+	routeModelMeta = "v2_model_metadata"
+	routeModelRdy  = "v2_model_ready"
+	routeServer    = "v2_server_metadata"
+	routeLive      = "v2_health_live"
+	routeReady     = "v2_health_ready"
+	routeHealthz   = "healthz"
+	routeReadyz    = "readyz"
+	routeMetrics   = "metrics"
+	routeNotFound  = "not_found"
+)
+
+var routes = []string{routePredict, routeInfer, routeModelMeta, routeModelRdy, routeServer, routeLive,
+	routeReady, routeHealthz, routeReadyz, routeMetrics, routeNotFound}
+
+// Server answers predictions for one model.
+type Server struct {
+	cfg      Config
+	model    *model.Model
+	schema   *schema
+	name     string
+	version  string // model version: the first 12 hex digits of the weights' sha256
+	metrics  *Metrics
+	reg      *prometheus.Registry
+	log      *slog.Logger
+	ready    atomic.Bool
+	inflight atomic.Int64
+	labels   [][]byte // JSON token of each class label
+	probKeys [][]byte // `"label":` of each class
+	intClass bool     // every class label is an integer
+	pool     sync.Pool
+	handler  http.Handler
+}
+
+// work holds the per-request buffers, pooled.
+type work struct {
+	body    bytes.Buffer
+	req     predictRequest
+	scratch *model.Scratch
+	out     []byte
+	probs   []float64
+	classes []int
+	values  []float64
+}
+
+// New loads the model and builds the server; it is ready at once.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	m, err := model.Load(cfg.ModelDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, model: m, schema: newSchema(m.Card.Features), name: cfg.ModelName, reg: cfg.Registry, log: cfg.Logger}
+	if s.name == "" {
+		s.name = m.Card.Name
+	}
+	if s.name == "" {
+		s.name = "model"
+	}
+	s.version = m.Card.Weights.SHA256
+	if len(s.version) > 12 {
+		s.version = s.version[:12]
+	}
+	s.intClass = true
+	for _, l := range m.Card.Classes {
+		tok := []byte(l)
+		if f, err := strconv.ParseFloat(l, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			tok = appendJSONString(nil, l)
+			s.intClass = false
+		} else if f != math.Trunc(f) {
+			s.intClass = false
+		}
+		s.labels = append(s.labels, tok)
+		s.probKeys = append(s.probKeys, append(appendJSONString(nil, l), ':'))
+	}
+	s.metrics = NewMetrics(cfg.Registry, m, s.version)
+	s.pool.New = func() any { return &work{scratch: m.NewScratch()} }
+	s.handler = s.routes()
+	s.ready.Store(true)
+	s.metrics.ready.Set(1)
+	return s, nil
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Model is the model being served.
+func (s *Server) Model() *model.Model { return s.model }
+
+// Drain marks the server not ready (readiness probes fail) while it keeps serving,
+// so that load balancers stop sending traffic before it shuts down.
+func (s *Server) Drain() {
+	s.ready.Store(false)
+	s.metrics.ready.Set(0)
+}
+
+// Ready reports whether the server takes traffic.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern, route string, methods string, limited bool, fn func(w http.ResponseWriter, r *http.Request, wk *work) int) {
+		mux.Handle(pattern, s.instrument(route, methods, limited, fn))
+	}
+	handle("/predict", routePredict, "POST", true, s.predict)
+	handle("/v2/models/{name}/infer", routeInfer, "POST", true, s.infer)
+	handle("/v2/models/{name}/versions/{version}/infer", routeInfer, "POST", true, s.infer)
+	handle("/v2/models/{name}", routeModelMeta, "GET", false, s.modelMetadata)
+	handle("/v2/models/{name}/versions/{version}", routeModelMeta, "GET", false, s.modelMetadata)
+	handle("/v2/models/{name}/ready", routeModelRdy, "GET", false, s.modelReady)
+	handle("/v2/models/{name}/versions/{version}/ready", routeModelRdy, "GET", false, s.modelReady)
+	handle("/v2", routeServer, "GET", false, s.serverMetadata)
+	handle("/v2/health/live", routeLive, "GET", false, s.live)
+	handle("/v2/health/ready", routeReady, "GET", false, s.readyV2)
+	handle("/healthz", routeHealthz, "GET", false, s.live)
+	handle("/readyz", routeReadyz, "GET", false, s.readyz)
+	prom := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
+	handle("/metrics", routeMetrics, "GET", false, func(w http.ResponseWriter, r *http.Request, _ *work) int {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		prom.ServeHTTP(rec, r)
+		return rec.code
+	})
+	handle("/", routeNotFound, "", false, func(w http.ResponseWriter, r *http.Request, wk *work) int {
+		return s.fail(w, wk, http.StatusNotFound, "no route %s %s: see /predict, /v2/models/%s/infer, /healthz, /readyz, /metrics", r.Method, r.URL.Path, s.name)
+	})
+	return mux
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// instrument wraps a handler with the method check, the in-flight limit, a pooled
+// work buffer, metrics and the access log. fn returns the status it wrote.
+func (s *Server) instrument(route, methods string, limited bool, fn func(http.ResponseWriter, *http.Request, *work) int) http.Handler {
+	allowed := strings.Split(methods, ",")
+	if methods == "GET" {
+		allowed = append(allowed, "HEAD")
+	}
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		wk := s.pool.Get().(*work)
+		code := s.serve(w, r, wk, route, methods, allowed, allow, limited, fn)
+		if cap(wk.out) <= 1<<20 && wk.body.Cap() <= 4<<20 {
+			s.pool.Put(wk)
+		}
+		d := time.Since(start)
+		s.metrics.record(route, code, d.Seconds())
+		if s.cfg.AccessLog {
+			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "route", route, "code", code, "seconds", d.Seconds(), "remote", r.RemoteAddr)
+		}
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, wk *work, route, methods string, allowed []string, allow string, limited bool, fn func(http.ResponseWriter, *http.Request, *work) int) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic serving request", "route", route, "panic", fmt.Sprint(p))
+			code = s.fail(w, wk, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	if methods != "" {
+		ok := false
+		for _, m := range allowed {
+			if r.Method == m {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			w.Header().Set("Allow", allow)
+			return s.fail(w, wk, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)
+		}
+	}
+	if limited {
+		n := s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		if n > int64(s.cfg.MaxInFlight) {
+			w.Header().Set("Retry-After", "1")
+			return s.fail(w, wk, http.StatusTooManyRequests, "too many requests in flight (limit %d); retry later", s.cfg.MaxInFlight)
+		}
+		s.metrics.inflight.Inc()
+		defer s.metrics.inflight.Dec()
+	}
+	return fn(w, r, wk)
+}
+
+// readBody reads the request body into wk.body, enforcing the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, wk *work) ([]byte, int, error) {
+	limit := s.cfg.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, limit)
+	}
+	wk.body.Reset()
+	if r.ContentLength > 0 {
+		wk.body.Grow(int(r.ContentLength))
+	}
+	_, err := wk.body.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", limit)
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("reading the request body: %v", err)
+	}
+	return wk.body.Bytes(), 0, nil
+}
+
+// writeJSON sends body (a JSON document) with status code.
+func writeJSON(w http.ResponseWriter, code int, body []byte) int {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	w.Write(body)
+	return code
+}
+
+// fail answers {"error": "..."} with status code.
+func (s *Server) fail(w http.ResponseWriter, wk *work, code int, format string, a ...any) int {
+	msg := fmt.Sprintf(format, a...)
+	b := append(wk.out[:0], `{"error":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, "}\n"...)
+	wk.out = b
+	if code >= 500 {
+		s.log.Error("request failed", "code", code, "error", msg)
+	}
+	return writeJSON(w, code, b)
+}
+
+func (s *Server) live(w http.ResponseWriter, _ *http.Request, _ *work) int {
+	return writeJSON(w, http.StatusOK, []byte(`{"live":true}`+"\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ *work) int {
+	if !s.ready.Load() {
+		return writeJSON(w, http.StatusServiceUnavailable, []byte(`{"ready":false,"reason":"draining"}`+"\n"))
+	}
+	return writeJSON(w, http.StatusOK, []byte(`{"ready":true}`+"\n"))
+}
+
+func (s *Server) readyV2(w http.ResponseWriter, r *http.Request, wk *work) int {
+	return s.readyz(w, r, wk)
+}
+
+// predict answers POST /predict.
+func (s *Server) predict(w http.ResponseWriter, r *http.Request, wk *work) int {
+	body, code, err := s.readBody(w, r, wk)
+	if err != nil {
+		return s.fail(w, wk, code, "%v", err)
+	}
+	if err := s.schema.decodePredict(body, &wk.req); err != nil {
+		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
+	}
+	s.run(wk, wk.req.flat, wk.req.rows)
+	wk.out = s.encodePredict(wk.out[:0], wk, wk.req.rows, wk.req.batch)
+	return writeJSON(w, http.StatusOK, wk.out)
+}
+
+// run predicts rows (raw values, NaN = missing) into wk.classes/wk.probs or
+// wk.values, and records the live-input and prediction metrics.
+func (s *Server) run(wk *work, flat []float64, rows int) {
+	m := s.model
+	nf := len(s.schema.features)
+	outs := m.Card.Network.Outputs
+	classifier := len(s.labels) > 0
+	wk.classes, wk.probs, wk.values = wk.classes[:0], wk.probs[:0], wk.values[:0]
+	x := s.metrics
+	for i := 0; i < rows; i++ {
+		raw := flat[i*nf : (i+1)*nf]
+		for j, v := range raw {
+			if math.IsNaN(v) {
+				x.missObs[j].Inc()
+			}
+		}
+		z := m.Preprocess(raw, wk.scratch)
+		for j, v := range z {
+			x.zscoreObs[j].Observe(v)
+		}
+		out := m.Forward(z, wk.scratch)
+		if !classifier {
+			v := out[0]
+			if ts := m.Card.TargetScale; ts != nil {
+				v = v*ts.Std + ts.Mean
+			}
+			wk.values = append(wk.values, v)
+			x.values.Observe(v)
+			continue
+		}
+		if outs == 1 { // sigmoid: P(class 1)
+			wk.probs = append(wk.probs, 1-out[0], out[0])
+		} else {
+			wk.probs = append(wk.probs, out...)
+		}
+		p := wk.probs[len(wk.probs)-len(s.labels):]
+		best := 0
+		for j, v := range p {
+			if v > p[best] {
+				best = j
+			}
+		}
+		if outs == 1 && p[1] >= 0.5 { // the rule of the gate's metrics: class 1 at p >= 0.5
+			best = 1
+		}
+		wk.classes = append(wk.classes, best)
+		x.classCtr[best].Inc()
+	}
+	x.rows.Add(float64(rows))
+}
+
+// encodePredict writes the /predict answer:
+// one row: {"output": LABEL, "probabilities": {"LABEL": p, ...}} (classifiers) or {"output": VALUE};
+// a batch: {"outputs": [...], "probabilities": [{...}, ...]}.
+func (s *Server) encodePredict(b []byte, wk *work, rows int, batch bool) []byte {
+	k := len(s.labels)
+	probsOf := func(b []byte, i int) []byte {
+		b = append(b, '{')
+		for j := 0; j < k; j++ {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, s.probKeys[j]...)
+			b = strconv.AppendFloat(b, wk.probs[i*k+j], 'g', -1, 64)
+		}
+		return append(b, '}')
+	}
+	if !batch {
+		b = append(b, `{"output":`...)
+		if k == 0 {
+			b = strconv.AppendFloat(b, wk.values[0], 'g', -1, 64)
+		} else {
+			b = append(b, s.labels[wk.classes[0]]...)
+			b = append(b, `,"probabilities":`...)
+			b = probsOf(b, 0)
+		}
+		return append(b, "}\n"...)
+	}
+	b = append(b, `{"outputs":[`...)
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if k == 0 {
+			b = strconv.AppendFloat(b, wk.values[i], 'g', -1, 64)
+		} else {
+			b = append(b, s.labels[wk.classes[i]]...)
+		}
+	}
+	b = append(b, ']')
+	if k > 0 {
+		b = append(b, `,"probabilities":[`...)
+		for i := 0; i < rows; i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = probsOf(b, i)
+		}
+		b = append(b, ']')
+	}
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
