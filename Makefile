@@ -6,13 +6,14 @@ LDFLAGS   := -s -w -buildid= -X github.com/mlship/mlship/internal/version.Versio
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 BIN       := bin
 
-.PHONY: all build demo test test-unit test-integration lint fuzz bench bench-train clean
+.PHONY: all build demo test test-unit test-integration lint fuzz bench bench-train bench-serve clean
 
 all: build
 
 ## build: static, reproducible binaries in bin/
 build:
 	$(GOBUILD) -o $(BIN)/mlship ./cmd/mlship
+	$(GOBUILD) -o $(BIN)/mlship-serve ./cmd/mlship-serve
 
 ## demo: the main job on the embedded default (examples/heart-disease), no registry or cluster
 demo: build
@@ -33,14 +34,20 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## fuzz: fuzz the CSV reader for a while (FUZZTIME=1m)
+## fuzz: fuzz the CSV reader and the server's request decoders (FUZZTIME each)
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./internal/dataset -run '^$$' -fuzz FuzzReadCSV -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/serve -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/serve -run '^$$' -fuzz FuzzFlattenNumbers -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks and the peer benchmarks
-bench: bench-train
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/train/
+bench: bench-train bench-serve
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/train/ ./internal/serve/
+
+## bench-serve: mlship-serve vs an empty Go handler and Flask + gunicorn (wrk)
+bench-serve:
+	bash bench/serve.sh
 
 ## bench-train: mlship vs scikit-learn and torch on the heart recipe
 bench-train:

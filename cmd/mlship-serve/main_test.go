@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -167,4 +168,23 @@ func TestBinarySIGTERM(t *testing.T) {
 	assert.Contains(t, logs.String(), `"msg":"draining"`)
 	assert.Contains(t, logs.String(), `"msg":"stopped"`)
 	fmt.Fprintf(os.Stderr, "binary answered %d requests through SIGTERM\n", ok.Load())
+}
+
+// TestReadmeDocumentsEveryFlag keeps the README's mlship-serve table complete.
+func TestReadmeDocumentsEveryFlag(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	// parse registers the flags on its own set; list them through -h's output.
+	var usage bytes.Buffer
+	_, err = parse([]string{"-h"}, &usage)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	for _, line := range strings.Split(usage.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "-") {
+			continue
+		}
+		name := strings.Fields(line)[0][1:]
+		assert.Contains(t, string(b), "`--"+name+"`", "flag --%s is not in README.md", name)
+	}
+	assert.Contains(t, usage.String(), "-drain-delay")
 }
