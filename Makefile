@@ -6,21 +6,33 @@ LDFLAGS   := -s -w -buildid= -X github.com/mlship/mlship/internal/version.Versio
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 BIN       := bin
 
-.PHONY: all build demo test test-unit test-integration lint fuzz bench bench-train bench-serve clean
+
+.PHONY: all build serverbins demo test test-unit test-integration lint fuzz bench bench-train bench-serve clean
 
 all: build
 
-## build: static, reproducible binaries in bin/
-build:
+SERVE_PLATFORMS := linux/amd64 linux/arm64
+SERVERBIN       := internal/image/serverbin/bin
+
+## build: static, reproducible binaries in bin/; mlship embeds mlship-serve for each platform
+build: serverbins
 	$(GOBUILD) -o $(BIN)/mlship ./cmd/mlship
 	$(GOBUILD) -o $(BIN)/mlship-serve ./cmd/mlship-serve
+
+## serverbins: cross-compile mlship-serve for the image platforms (embedded by mlship)
+serverbins:
+	@for p in $(SERVE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; out=$(SERVERBIN)/mlship-serve-$$os-$$arch; \
+	  GOOS=$$os GOARCH=$$arch $(GOBUILD) -o $$out ./cmd/mlship-serve && gzip -n -9 -f $$out || exit 1; \
+	done
 
 ## demo: the main job on the embedded default (examples/heart-disease), no registry or cluster
 demo: build
 	$(BIN)/mlship run examples/heart-disease
 
 ## test: set-up, vet, formatting and every test (what .ci/run runs)
-test: lint
+test: lint serverbins
+	bash hack/setup.sh
 	$(GO) test -count=1 ./...
 
 test-unit:

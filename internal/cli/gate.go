@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +16,14 @@ import (
 	"github.com/mlship/mlship/internal/config"
 	"github.com/mlship/mlship/internal/evaluate"
 	"github.com/mlship/mlship/internal/gate"
+	"github.com/mlship/mlship/internal/image"
 	"github.com/mlship/mlship/internal/metrics"
 )
 
 type gateFlags struct {
 	configPath string
 	cfg        gate.Config
+	insecure   bool
 	min, max   metricMap
 	drop, rel  metricMap
 	jsonOut    bool
@@ -33,6 +36,8 @@ func addGateFlags(fs *pflag.FlagSet, f *gateFlags) {
 	fs.Var(&f.min, "min", "lower bound, metric=value (repeatable, or comma separated)")
 	fs.Var(&f.max, "max", "upper bound, metric=value")
 	fs.StringVar(&c.Baseline, "baseline", "", "baseline model directory or metrics.json (the model in production)")
+	fs.StringVar(&c.BaselineImage, "baseline-image", "", "baseline image REPO:TAG in a registry: its metrics are read from its annotations, no layers pulled")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP to the baseline image's registry (loopback registries get it without)")
 	fs.Var(&f.drop, "max-drop", "largest allowed drop against the baseline, metric=amount (an increase for log_loss, mse, rmse, mae)")
 	fs.Var(&f.rel, "max-drop-rel", "largest allowed relative drop against the baseline, metric=fraction (0.05 = 5%)")
 	fs.StringVar(&c.JUnitPath, "junit", "", "write a JUnit XML report here (one test case per check)")
@@ -93,8 +98,11 @@ func (f *gateFlags) resolve(fs *pflag.FlagSet, file *config.File) (gate.Config, 
 		if !changed(fs, "model") && file.Train.Out != "" {
 			cfg.ModelDir = file.Resolve(file.Train.Out)
 		}
-		if !changed(fs, "baseline") && g.Baseline != "" {
+		if !changed(fs, "baseline") && !changed(fs, "baseline-image") && g.Baseline != "" {
 			cfg.Baseline = file.Resolve(g.Baseline)
+		}
+		if !changed(fs, "baseline-image") && !changed(fs, "baseline") && g.BaselineImage != "" {
+			cfg.BaselineImage = g.BaselineImage
 		}
 		if !changed(fs, "junit") && g.JUnit != "" {
 			cfg.JUnitPath = file.Resolve(g.JUnit)
@@ -115,6 +123,13 @@ func (f *gateFlags) resolve(fs *pflag.FlagSet, file *config.File) (gate.Config, 
 	}
 	if cfg.DataPath != "" {
 		cfg.Evaluate = evaluate.File
+	}
+	if ref := cfg.BaselineImage; ref != "" {
+		insecure := f.insecure
+		cfg.LoadBaseline = func(ctx context.Context) (metrics.Values, error) {
+			v, _, err := image.BaselineMetrics(ctx, ref, image.Config{Insecure: insecure})
+			return v, err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{oneLine(err)}

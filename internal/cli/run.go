@@ -4,13 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/mlship/mlship/internal/config"
 	"github.com/mlship/mlship/internal/gate"
+	"github.com/mlship/mlship/internal/image"
+	"github.com/mlship/mlship/internal/image/serverbin"
 	"github.com/mlship/mlship/internal/train"
 )
 
@@ -21,9 +26,10 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "run [DIR]",
 		Short: "Run the whole pipeline on a project directory holding mlship.yaml",
 		Long: `run is the main job: it reads DIR/mlship.yaml (default DIR: .) and runs the pipeline as far as
-it exists: train -> evaluate-gate -> report on the terminal. Outputs go under --out (default
-mlship-out/NAME): the model directory (model/) and the gate's JUnit report (junit.xml). No
-registry or cluster is needed.`,
+it exists: train -> evaluate-gate -> build-push-image -> report on the terminal. Outputs go under
+--out (default mlship-out/NAME): the model directory (model/), the gate's JUnit report
+(junit.xml) and, when the gate passed, the image: pushed when mlship.yaml's image section says so,
+else written as an OCI layout (image/). No registry or cluster is needed.`,
 		Example: `  mlship run examples/heart-disease`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,11 +95,95 @@ registry or cluster is needed.`,
 			if err != nil && !errors.As(err, &failed) {
 				return err
 			}
-			fmt.Fprintf(stdout, "\noutputs: %s (model card, weights, metrics), %s\n", cfg.OutDir, gcfg.JUnitPath)
+			outputs := []string{cfg.OutDir + " (model card, weights, metrics)", gcfg.JUnitPath}
+			if err == nil {
+				fmt.Fprintf(stdout, "\n== build-push-image\n")
+				icfg, ierr := runImageConfig(file, cfg, base, quiet, stderr)
+				if ierr != nil {
+					return ierr
+				}
+				if why := imageUnavailable(icfg); why != "" {
+					fmt.Fprintf(stdout, "skipped: %s\n", why)
+				} else {
+					res, ierr := image.Run(cmd.Context(), icfg)
+					if ierr != nil {
+						return ierr
+					}
+					if ierr := writeImageResult(stdout, res, false); ierr != nil {
+						return ierr
+					}
+					if res.OCILayout != "" {
+						outputs = append(outputs, res.OCILayout+" (OCI image layout)")
+					}
+				}
+			}
+			fmt.Fprintf(stdout, "\noutputs: %s\n", strings.Join(outputs, ", "))
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "mlship-out", "output directory (default: mlship-out/NAME)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines on stderr")
 	return cmd
+}
+
+// runImageConfig is the image step of `mlship run`: the config file's image
+// section, with the embedded default when it names no registry: an OCI layout
+// under the run's output directory, tagged mlship.local/NAME:latest.
+func runImageConfig(file *config.File, tc train.Config, base string, quiet bool, stderr io.Writer) (image.Config, error) {
+	f := &imageFlags{}
+	fs := pflag.NewFlagSet("build-push-image", pflag.ContinueOnError)
+	addImageFlags(fs, f)
+	if err := fs.Set("model", tc.OutDir); err != nil {
+		return image.Config{}, err
+	}
+	im := file.Image
+	if im.Repository == "" {
+		if err := fs.Set("image", "mlship.local/"+imageName(tc.Name)+":latest"); err != nil {
+			return image.Config{}, err
+		}
+	}
+	if !im.Push && im.OCILayout == "" && im.Tarball == "" {
+		if err := fs.Set("oci-layout", filepath.Join(base, "image")); err != nil {
+			return image.Config{}, err
+		}
+	}
+	cfg, err := f.resolve(fs, file, os.Getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if !quiet {
+		cfg.Log = stderr
+	}
+	return cfg, nil
+}
+
+// imageName makes a repository path component from a model name.
+func imageName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-_.")
+	if out == "" {
+		return "model"
+	}
+	return out
+}
+
+// imageUnavailable says why the image step cannot run with this mlship, or "".
+func imageUnavailable(cfg image.Config) string {
+	for _, p := range cfg.Platforms {
+		if _, ok := cfg.ServerBinaries[p]; ok {
+			continue
+		}
+		if !slices.Contains(serverbin.Platforms(), p) {
+			return fmt.Sprintf("this mlship has no embedded mlship-serve for %s (build it with `make build`)", p)
+		}
+	}
+	return ""
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mlship/mlship/internal/image/serverbin"
 )
 
 func TestRunExample(t *testing.T) {
@@ -19,7 +22,9 @@ func TestRunExample(t *testing.T) {
 	assert.Empty(t, r.stderr)
 
 	// With --out the outputs go directly under it.
-	assert.Equal(t, []string{"junit.xml", "model/", "model/metrics.json", "model/model.json", "model/model.safetensors"}, tree(t, out))
+	files := tree(t, out)
+	assertImageStep(t, r.stdout, files, "")
+	assert.Equal(t, []string{"junit.xml", "model/", "model/metrics.json", "model/model.json", "model/model.safetensors"}, withoutImage(files, ""))
 	card := readCard(t, filepath.Join(out, "model"))
 	assert.Equal(t, "heart-disease", card.Name)
 	assert.Equal(t, 100, card.Training.MaxEpochs)
@@ -33,7 +38,7 @@ func TestRunExample(t *testing.T) {
 	assert.Contains(t, r.stdout, "metrics   (test split, 61 rows)\n")
 	assert.Contains(t, r.stdout, "\n== evaluate-gate\n")
 	assert.Contains(t, r.stdout, "gate PASSED: all 3 checks passed\n")
-	assert.Contains(t, r.stdout, "\noutputs: "+filepath.Join(out, "model")+" (model card, weights, metrics), "+filepath.Join(out, "junit.xml")+"\n")
+	assert.Contains(t, r.stdout, "\noutputs: "+filepath.Join(out, "model")+" (model card, weights, metrics), "+filepath.Join(out, "junit.xml"))
 
 	assert.Equal(t, before, tree(t, heartDir), "run must not write into the project directory")
 }
@@ -58,9 +63,11 @@ func TestRunDefaultOut(t *testing.T) {
 	r := mlship(t, "run", "../proj")
 	require.Equal(t, 0, r.code, r.stderr)
 	// Without --out: mlship-out/NAME under the working directory.
+	files := tree(t, work)
+	assertImageStep(t, r.stdout, files, "mlship-out/heart-small/")
 	assert.Equal(t, []string{"mlship-out/", "mlship-out/heart-small/", "mlship-out/heart-small/junit.xml",
 		"mlship-out/heart-small/model/", "mlship-out/heart-small/model/metrics.json",
-		"mlship-out/heart-small/model/model.json", "mlship-out/heart-small/model/model.safetensors"}, tree(t, work))
+		"mlship-out/heart-small/model/model.json", "mlship-out/heart-small/model/model.safetensors"}, withoutImage(files, "mlship-out/heart-small/"))
 	// Progress goes to stderr without -q.
 	assert.Contains(t, r.stderr, "epoch   1/5")
 	assert.NotContains(t, r.stderr, "mlship: ")
@@ -201,4 +208,31 @@ func TestReproducibleRun(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal(a, b), "%s differs", f)
 	}
+}
+
+// withoutImage drops the OCI layout that run's image step writes under prefix.
+func withoutImage(files []string, prefix string) []string {
+	var out []string
+	for _, f := range files {
+		if !strings.HasPrefix(f, prefix+"image/") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// assertImageStep checks run's image step: an OCI layout under prefix when this
+// test binary embeds mlship-serve (make test builds them first; CI must), else a
+// clear skip line.
+func assertImageStep(t *testing.T, stdout string, files []string, prefix string) {
+	t.Helper()
+	assert.Contains(t, stdout, "\n== build-push-image\n")
+	if !slices.Contains(serverbin.Platforms(), "linux/amd64") {
+		require.Empty(t, os.Getenv("CI"), "CI runs make test, which embeds mlship-serve: the image step must run")
+		assert.Contains(t, stdout, "skipped: this mlship has no embedded mlship-serve for linux/amd64 (build it with `make build`)")
+		return
+	}
+	assert.Contains(t, files, prefix+"image/index.json")
+	assert.Contains(t, files, prefix+"image/oci-layout")
+	assert.Contains(t, stdout, "written    OCI layout ")
 }

@@ -34,6 +34,7 @@ type File struct {
 	Model    Model    `yaml:"model"`
 	Train    Train    `yaml:"train"`
 	Gate     Gate     `yaml:"gate"`
+	Image    Image    `yaml:"image"`
 
 	// Dir is the directory the file was read from (not part of the YAML).
 	Dir string `yaml:"-"`
@@ -43,15 +44,15 @@ type File struct {
 
 // Model is the network.
 type Model struct {
-	Kind       string `yaml:"kind"`       // mlp or cnn
-	Hidden     []int  `yaml:"hidden"`     // dense hidden layer sizes
-	Activation string `yaml:"activation"` // relu or tanh
-	Image      *Image `yaml:"image"`      // cnn: how a row forms an image
-	Conv       []Conv `yaml:"conv"`       // cnn: convolution blocks
+	Kind       string      `yaml:"kind"`       // mlp or cnn
+	Hidden     []int       `yaml:"hidden"`     // dense hidden layer sizes
+	Activation string      `yaml:"activation"` // relu or tanh
+	Image      *ImageShape `yaml:"image"`      // cnn: how a row forms an image
+	Conv       []Conv      `yaml:"conv"`       // cnn: convolution blocks
 }
 
-// Image is channels x height x width.
-type Image struct {
+// ImageShape is channels x height x width.
+type ImageShape struct {
 	Channels int `yaml:"channels"`
 	Height   int `yaml:"height"`
 	Width    int `yaml:"width"`
@@ -77,14 +78,28 @@ type Train struct {
 	Out string `yaml:"out"`
 }
 
+// Image holds the build-push-image settings.
+type Image struct {
+	Repository string   `yaml:"repository"` // REPO[:TAG]
+	Tags       []string `yaml:"tags"`
+	Platforms  []string `yaml:"platforms"`
+	Base       string   `yaml:"base"`
+	Push       bool     `yaml:"push"`
+	OCILayout  string   `yaml:"oci_layout"` // relative to the config file
+	Tarball    string   `yaml:"tarball"`    // relative to the config file
+	Insecure   bool     `yaml:"insecure"`
+	SmokeTest  string   `yaml:"smoke_test"` // auto, true or false
+}
+
 // Gate holds the evaluate-gate settings.
 type Gate struct {
 	Min                  map[string]float64 `yaml:"min"`
 	Max                  map[string]float64 `yaml:"max"`
 	MaxDrop              map[string]float64 `yaml:"max_drop"`
 	MaxDropRel           map[string]float64 `yaml:"max_drop_rel"`
-	Baseline             string             `yaml:"baseline"` // relative to the config file
-	JUnit                string             `yaml:"junit"`    // relative to the config file
+	Baseline             string             `yaml:"baseline"`       // relative to the config file
+	JUnit                string             `yaml:"junit"`          // relative to the config file
+	BaselineImage        string             `yaml:"baseline_image"` // REPO:TAG of the production image
 	AllowUnmeasured      bool               `yaml:"allow_unmeasured"`
 	AllowMissingBaseline bool               `yaml:"allow_missing_baseline"`
 }

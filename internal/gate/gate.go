@@ -62,6 +62,11 @@ type Config struct {
 	AllowMissingBaseline bool
 	// JUnitPath, when set, is where the JUnit XML report is written.
 	JUnitPath string
+	// BaselineImage names a baseline read by LoadBaseline (the image in the
+	// registry that production runs) instead of a file; LoadBaseline is injected
+	// by the CLI and returns an error wrapping fs.ErrNotExist when there is none.
+	BaselineImage string
+	LoadBaseline  func(ctx context.Context) (metrics.Values, error)
 	// Evaluate computes metrics of the model in modelDir on the CSV at
 	// dataPath. It is injected by the CLI and required when DataPath is set.
 	Evaluate func(ctx context.Context, modelDir, dataPath string) (metrics.Values, error)
@@ -72,6 +77,12 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.ModelDir == "" {
 		errs = append(errs, errors.New("model dir is required"))
+	}
+	if c.Baseline != "" && c.BaselineImage != "" {
+		errs = append(errs, errors.New("give a baseline file or a baseline image, not both"))
+	}
+	if c.BaselineImage != "" && c.LoadBaseline == nil {
+		errs = append(errs, fmt.Errorf("baseline image %q is set but no loader is", c.BaselineImage))
 	}
 	if c.DataPath != "" && c.Evaluate == nil {
 		errs = append(errs, fmt.Errorf("data path %q is set but no evaluator is", c.DataPath))
@@ -139,9 +150,11 @@ type Result struct {
 	Metrics  metrics.Values `json:"metrics"`
 	Source   string         `json:"source"`             // "metrics.json", or the data path evaluated on
 	Baseline metrics.Values `json:"baseline,omitempty"` // nil when there is no baseline
-	Checks   []Check        `json:"checks"`
-	Passed   bool           `json:"passed"`
-	Reason   string         `json:"reason"` // one line: the failures, or a summary when passed
+	// BaselineSource is the baseline file or image given, even when none was found.
+	BaselineSource string  `json:"baseline_source,omitempty"`
+	Checks         []Check `json:"checks"`
+	Passed         bool    `json:"passed"`
+	Reason         string  `json:"reason"` // one line: the failures, or a summary when passed
 }
 
 // FailedError is returned by Run, together with the Result, when a check
@@ -195,14 +208,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	if cfg.Baseline != "" {
+	switch {
+	case cfg.Baseline != "":
+		res.BaselineSource = cfg.Baseline
 		res.Baseline, err = readBaseline(cfg.Baseline)
-		if errors.Is(err, fs.ErrNotExist) && cfg.AllowMissingBaseline {
-			res.Baseline, err = nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	case cfg.BaselineImage != "":
+		res.BaselineSource = cfg.BaselineImage
+		res.Baseline, err = cfg.LoadBaseline(ctx)
+	}
+	if errors.Is(err, fs.ErrNotExist) && cfg.AllowMissingBaseline {
+		res.Baseline, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 
 	res.Checks = checks(cfg, res.Metrics, res.Baseline)

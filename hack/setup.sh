@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Set-up for `make test`: installs the real components the tests start, when
+# they are missing. Idempotent, and quick (well under a second) when everything
+# is already there. Prints one line per component.
+#
+#   docker-registry   Debian's docker-registry (CNCF distribution 2.8), started by
+#                     internal/testutil/registry.StartDistribution
+#   htpasswd          a bcrypt htpasswd generator for the registry's auth file:
+#                     /usr/bin/python3 with the crypt module (Debian 12), or
+#                     htpasswd from apache2-utils (installed when neither is there)
+#
+# Needs root (or sudo) only when something has to be installed; apt-get update
+# runs only when the first install fails. Exits non-zero with a message when a
+# component cannot be installed.
+set -euo pipefail
+export LC_ALL=C
+
+die() { echo "hack/setup.sh: $*" >&2; exit 1; }
+
+SUDO=()
+APT_UPDATED=0
+apt_install() {
+  if [ ${#SUDO[@]} = 0 ] && [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "need root or sudo to install $* (apt-get)"
+    SUDO=(sudo)
+  fi
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* by hand"
+  local apt=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q)
+  local log
+  log=$(mktemp "${TMPDIR:-/tmp}/mlship-setup.XXXXXX")
+  if "${apt[@]}" install -y --no-install-recommends "$@" >"$log" 2>&1; then
+    rm -f "$log"; return 0
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then
+    APT_UPDATED=1
+    if "${apt[@]}" update >>"$log" 2>&1 &&
+      "${apt[@]}" install -y --no-install-recommends "$@" >>"$log" 2>&1; then
+      rm -f "$log"; return 0
+    fi
+  fi
+  tail -n 20 "$log" >&2
+  rm -f "$log"
+  die "apt-get install $* failed"
+}
+
+# docker-registry: /usr/bin/docker-registry from Debian's package.
+if path=$(command -v docker-registry 2>/dev/null); then
+  echo "docker-registry: already present ($path)"
+else
+  apt_install docker-registry
+  path=$(command -v docker-registry 2>/dev/null) ||
+    die "docker-registry still not on PATH after installing the package"
+  echo "docker-registry: installed ($path, $(dpkg-query -W -f '${Version}' docker-registry 2>/dev/null || echo '?'))"
+fi
+
+# htpasswd generator: bcrypt lines for the registry's htpasswd auth.
+have_bcrypt() {
+  if command -v htpasswd >/dev/null 2>&1; then echo "htpasswd ($(command -v htpasswd))"; return 0; fi
+  if [ -x /usr/bin/python3 ] &&
+    /usr/bin/python3 -W ignore -c 'import crypt, sys; sys.exit(0 if crypt.crypt("x", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)).startswith("$2") else 1)' >/dev/null 2>&1; then
+    echo "/usr/bin/python3 crypt"; return 0
+  fi
+  return 1
+}
+if how=$(have_bcrypt); then
+  echo "htpasswd: already present ($how)"
+else
+  apt_install apache2-utils
+  how=$(have_bcrypt) || die "no bcrypt htpasswd generator after installing apache2-utils"
+  echo "htpasswd: installed ($how)"
+fi
