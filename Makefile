@@ -7,7 +7,7 @@ GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 BIN       := bin
 
 
-.PHONY: all build serverbins demo test test-unit test-integration lint fuzz bench bench-train bench-serve clean
+.PHONY: all build serverbins demo test test-unit test-integration lint fuzz bench bench-train bench-serve bench-image clean
 
 all: build
 
@@ -54,8 +54,12 @@ fuzz:
 	$(GO) test ./internal/serve -run '^$$' -fuzz FuzzFlattenNumbers -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks and the peer benchmarks
-bench: bench-train bench-serve
+bench: bench-train bench-serve bench-image
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/train/ ./internal/serve/
+
+## bench-image: build-push-image vs crane append + crane mutate, image size, bytes on a model-only change
+bench-image:
+	bash bench/image.sh
 
 ## bench-serve: mlship-serve vs an empty Go handler and Flask + gunicorn (wrk)
 bench-serve:

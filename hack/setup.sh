@@ -55,7 +55,7 @@ fi
 
 # htpasswd generator: bcrypt lines for the registry's htpasswd auth.
 have_bcrypt() {
-  if command -v htpasswd >/dev/null 2>&1; then echo "htpasswd ($(command -v htpasswd))"; return 0; fi
+  if command -v htpasswd >/dev/null 2>&1; then command -v htpasswd; return 0; fi
   if [ -x /usr/bin/python3 ] &&
     /usr/bin/python3 -W ignore -c 'import crypt, sys; sys.exit(0 if crypt.crypt("x", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)).startswith("$2") else 1)' >/dev/null 2>&1; then
     echo "/usr/bin/python3 crypt"; return 0

@@ -15,6 +15,9 @@ const HtpasswdCost = 4
 
 var htpasswdCache sync.Map // "user\x00password" -> line
 
+// pythons are the Pythons tried for crypt, in order (a variable for tests).
+var pythons = []string{"/usr/bin/python3", "python3"}
+
 // Htpasswd returns an htpasswd line "user:$2b$04$..." (bcrypt, cost 4), the
 // only format distribution's htpasswd auth reads. It asks /usr/bin/python3's
 // crypt module (Debian 12), else `htpasswd` from apache2-utils; hack/setup.sh
@@ -38,7 +41,7 @@ func Htpasswd(user, password string) (string, error) {
 
 func bcryptHash(user, password string) (string, error) {
 	var errs []error
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
+	for _, py := range pythons {
 		path, err := exec.LookPath(py)
 		if err != nil {
 			continue
