@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mlship/mlship/internal/deploy"
 	"github.com/mlship/mlship/internal/gate"
 	"github.com/mlship/mlship/internal/version"
 )
@@ -19,7 +20,7 @@ import (
 // Exit codes.
 const (
 	ExitOK        = 0
-	ExitGateFail  = 1 // the gate ran and a check failed
+	ExitFailed    = 1 // the step ran and failed: a gate check, a rollout
 	ExitUserError = 2 // usage, configuration or input error: nothing was produced
 )
 
@@ -42,8 +43,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// ("unknown command ...\n\nDid you mean this?\n\trun\n").
 	fmt.Fprintf(stderr, "mlship: %s\n", flatten(err.Error()))
 	var failed *gate.FailedError
-	if errors.As(err, &failed) {
-		return ExitGateFail
+	var rollout *deploy.RolloutError
+	if errors.As(err, &failed) || errors.As(err, &rollout) {
+		return ExitFailed
 	}
 	return ExitUserError
 }
@@ -60,7 +62,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newTrainCmd(stdout, stderr), newGateCmd(stdout, stderr), newImageCmd(stdout, stderr), newRunCmd(stdout, stderr), newVersionCmd(stdout))
+	root.AddCommand(newTrainCmd(stdout, stderr), newGateCmd(stdout, stderr), newImageCmd(stdout, stderr), newDeployCmd(stdout, stderr), newRunCmd(stdout, stderr), newVersionCmd(stdout))
 	return root
 }
 

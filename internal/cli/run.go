@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mlship/mlship/internal/config"
+	"github.com/mlship/mlship/internal/deploy"
+	"github.com/mlship/mlship/internal/fsutil"
 	"github.com/mlship/mlship/internal/gate"
 	"github.com/mlship/mlship/internal/image"
 	"github.com/mlship/mlship/internal/image/serverbin"
@@ -26,10 +28,11 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "run [DIR]",
 		Short: "Run the whole pipeline on a project directory holding mlship.yaml",
 		Long: `run is the main job: it reads DIR/mlship.yaml (default DIR: .) and runs the pipeline as far as
-it exists: train -> evaluate-gate -> build-push-image -> report on the terminal. Outputs go under
---out (default mlship-out/NAME): the model directory (model/), the gate's JUnit report
-(junit.xml) and, when the gate passed, the image: pushed when mlship.yaml's image section says so,
-else written as an OCI layout (image/). No registry or cluster is needed.`,
+it exists: train -> evaluate-gate -> build-push-image -> kubectl-deploy, with a report on the
+terminal. Outputs go under --out (default mlship-out/NAME): the model directory (model/), the
+gate's JUnit report (junit.xml) and, when the gate passed, the image (pushed when mlship.yaml's
+image section says so, else an OCI layout in image/) and the deployment (applied when its deploy
+section is enabled, else rendered to manifests.yaml). No registry or cluster is needed.`,
 		Example: `  mlship run examples/heart-disease`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -115,6 +118,14 @@ else written as an OCI layout (image/). No registry or cluster is needed.`,
 					if res.OCILayout != "" {
 						outputs = append(outputs, res.OCILayout+" (OCI image layout)")
 					}
+					fmt.Fprintf(stdout, "\n== kubectl-deploy\n")
+					out, derr := runDeploy(cmd, file, cfg, res, base, quiet, stdout, stderr)
+					if out != "" {
+						outputs = append(outputs, out)
+					}
+					if derr != nil {
+						return derr
+					}
 				}
 			}
 			fmt.Fprintf(stdout, "\noutputs: %s\n", strings.Join(outputs, ", "))
@@ -186,4 +197,57 @@ func imageUnavailable(cfg image.Config) string {
 		}
 	}
 	return ""
+}
+
+// runDeploy is the deploy step of `mlship run`: to the cluster when the config's
+// deploy section is enabled (the image must have been pushed), else the embedded
+// default: the manifests rendered to OUT/manifests.yaml, no cluster needed.
+func runDeploy(cmd *cobra.Command, file *config.File, tc train.Config, img *image.Result, base string, quiet bool, stdout, stderr io.Writer) (string, error) {
+	f := &deployFlags{}
+	fs := pflag.NewFlagSet("kubectl-deploy", pflag.ContinueOnError)
+	addDeployFlags(fs, f)
+	for k, v := range map[string]string{"image": img.Ref, "model": tc.OutDir} {
+		if err := fs.Set(k, v); err != nil {
+			return "", err
+		}
+	}
+	if file.Deploy.Name == "" {
+		if err := fs.Set("name", imageName(tc.Name)); err != nil {
+			return "", err
+		}
+	}
+	if file.Deploy.Enabled && !img.Pushed {
+		return "", usageError{fmt.Errorf("config %s: deploy.enabled needs the image in a registry (image.push: true)", file.Path)}
+	}
+	if !file.Deploy.Enabled {
+		if err := fs.Set("render", "true"); err != nil {
+			return "", err
+		}
+	}
+	cfg, err := f.resolve(fs, file, os.Getenv)
+	if err != nil {
+		return "", err
+	}
+	if !quiet {
+		cfg.Log = stderr
+	}
+	if cfg.Render {
+		path := filepath.Join(base, "manifests.yaml")
+		var buf strings.Builder
+		cfg.Out = &buf
+		res, err := deploy.Run(cmd.Context(), cfg)
+		if err != nil {
+			return "", err
+		}
+		if err := fsutil.WriteFileAtomic(path, []byte(buf.String()), 0o644); err != nil {
+			return "", fmt.Errorf("writing %s: %w", path, err)
+		}
+		fmt.Fprintf(stdout, "rendered %s to %s (deploy.enabled: true in mlship.yaml applies them to a cluster)\n", strings.Join(res.Objects, ", "), path)
+		return path + " (Kubernetes manifests)", nil
+	}
+	res, err := deploy.Run(cmd.Context(), cfg)
+	if res != nil && err == nil {
+		fmt.Fprintf(stdout, "deployment %s/%s at revision %s, image %s, service %s\n", res.Namespace, res.Deployment, res.Revision, res.Image, res.Service)
+	}
+	return "", err
 }

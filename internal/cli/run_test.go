@@ -210,11 +210,11 @@ func TestReproducibleRun(t *testing.T) {
 	}
 }
 
-// withoutImage drops the OCI layout that run's image step writes under prefix.
+// withoutImage drops what run's image and deploy steps write under prefix.
 func withoutImage(files []string, prefix string) []string {
 	var out []string
 	for _, f := range files {
-		if !strings.HasPrefix(f, prefix+"image/") {
+		if !strings.HasPrefix(f, prefix+"image/") && f != prefix+"manifests.yaml" {
 			out = append(out, f)
 		}
 	}
@@ -235,4 +235,7 @@ func assertImageStep(t *testing.T, stdout string, files []string, prefix string)
 	assert.Contains(t, files, prefix+"image/index.json")
 	assert.Contains(t, files, prefix+"image/oci-layout")
 	assert.Contains(t, stdout, "written    OCI layout ")
+	// The deploy step's embedded default: the manifests, rendered with the image's digest.
+	assert.Contains(t, files, prefix+"manifests.yaml")
+	assert.Contains(t, stdout, "\n== kubectl-deploy\nrendered Deployment/default/")
 }

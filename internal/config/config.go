@@ -35,6 +35,7 @@ type File struct {
 	Train    Train    `yaml:"train"`
 	Gate     Gate     `yaml:"gate"`
 	Image    Image    `yaml:"image"`
+	Deploy   Deploy   `yaml:"deploy"`
 
 	// Dir is the directory the file was read from (not part of the YAML).
 	Dir string `yaml:"-"`
@@ -89,6 +90,22 @@ type Image struct {
 	Tarball    string   `yaml:"tarball"`    // relative to the config file
 	Insecure   bool     `yaml:"insecure"`
 	SmokeTest  string   `yaml:"smoke_test"` // auto, true or false
+}
+
+// Deploy holds the kubectl-deploy settings.
+type Deploy struct {
+	// Enabled makes `mlship run` deploy to the cluster; without it run only renders
+	// the manifests.
+	Enabled          bool     `yaml:"enabled"`
+	Name             string   `yaml:"name"`
+	Namespace        string   `yaml:"namespace"`
+	Replicas         *int32   `yaml:"replicas"`
+	Manifests        []string `yaml:"manifests"` // relative to the config file
+	Container        string   `yaml:"container"`
+	Timeout          string   `yaml:"timeout"` // a Go duration, e.g. 5m
+	ProgressDeadline *int32   `yaml:"progress_deadline"`
+	NoRollback       bool     `yaml:"no_rollback"`
+	Kubeconfig       string   `yaml:"kubeconfig"` // relative to the config file
 }
 
 // Gate holds the evaluate-gate settings.

@@ -1,0 +1,238 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+)
+
+// Objects returns the objects a deploy would apply: the generated Deployment and
+// Service, or the manifests with the image replaced.
+func Objects(cfg Config) ([]*unstructured.Unstructured, error) {
+	cfg.setDefaults()
+	if len(cfg.Manifests) == 0 {
+		return generate(cfg)
+	}
+	objs, err := load(cfg.Manifests)
+	if err != nil {
+		return nil, err
+	}
+	n, err := setImage(objs, cfg.Container, cfg.Image)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		which := "whose image repository matches " + cfg.Image
+		if cfg.Container != "" {
+			which = fmt.Sprintf("named %q", cfg.Container)
+		}
+		return nil, fmt.Errorf("manifests %s: no container %s to set the image of", strings.Join(cfg.Manifests, ", "), which)
+	}
+	for _, o := range objs {
+		if o.GetNamespace() == "" && o.GetKind() != "Namespace" {
+			o.SetNamespace(cfg.Namespace) // cleared again for cluster-scoped kinds once the mapper knows them
+		}
+	}
+	return objs, nil
+}
+
+// clients holds what Run needs to talk to the cluster.
+type clients struct {
+	dyn    dynamic.Interface
+	kube   kubernetes.Interface
+	mapper meta.RESTMapper
+	user   string
+}
+
+func connect(rc *rest.Config) (*clients, error) {
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "mlship"
+	if rc.QPS == 0 {
+		rc.QPS, rc.Burst = 50, 100
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &clients{dyn: dyn, kube: kube, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+}
+
+// Run applies the objects, waits for the rollout and rolls back on failure.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	logw := cfg.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	objs, err := Objects(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Namespace: cfg.Namespace, Image: cfg.Image, DryRun: cfg.DryRun}
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment":
+			if res.Deployment == "" {
+				res.Deployment = o.GetName()
+				res.Namespace = o.GetNamespace()
+			}
+		case "Service":
+			if res.Service == "" {
+				res.Service = o.GetName()
+			}
+		}
+	}
+	if cfg.Render {
+		out := cfg.Out
+		if out == nil {
+			out = io.Discard
+		}
+		for _, o := range objs {
+			res.Objects = append(res.Objects, objectName(o))
+		}
+		res.Rendered = true
+		return res, render(out, objs)
+	}
+	rc, err := cfg.Kube.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := connect(rc)
+	if err != nil {
+		return nil, err
+	}
+	cl.user = rc.Username
+	var diffs []string
+	for _, o := range objs {
+		applied, live, err := cl.apply(ctx, o, cfg.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		res.Objects = append(res.Objects, objectName(applied))
+		if cfg.DryRun {
+			if d := diffObjects(live, applied); d != "" {
+				diffs = append(diffs, d)
+			}
+			continue
+		}
+		fmt.Fprintf(logw, "applied %s\n", objectName(applied))
+	}
+	if cfg.DryRun {
+		res.Diff = strings.Join(diffs, "")
+		if res.Diff == "" {
+			res.Diff = "no changes\n"
+		}
+		if cfg.Out != nil {
+			io.WriteString(cfg.Out, res.Diff)
+		}
+		return res, nil
+	}
+	// Wait for each Deployment (the generated one, or every one in the manifests).
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" || o.GetAPIVersion() != "apps/v1" {
+			continue
+		}
+		rev, err := cl.waitOrRollBack(ctx, cfg, o.GetNamespace(), o.GetName(), logw)
+		if o.GetName() == res.Deployment {
+			res.Revision = rev
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func objectName(o *unstructured.Unstructured) string {
+	if o.GetNamespace() == "" {
+		return o.GetKind() + "/" + o.GetName()
+	}
+	return o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+}
+
+// apply server-side applies one object (forcing conflicts: mlship owns the fields
+// it sets, also after a rollback changed them through another manager) and
+// returns it with the live object as it was before (nil when new).
+func (cl *clients) apply(ctx context.Context, o *unstructured.Unstructured, dryRun bool) (applied, live *unstructured.Unstructured, err error) {
+	gvk := o.GroupVersionKind()
+	mapping, err := cl.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: the cluster does not serve kind %s: %w", objectName(o), gvk.String(), err)
+	}
+	var ri dynamic.ResourceInterface
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		ri = cl.dyn.Resource(mapping.Resource).Namespace(o.GetNamespace())
+	} else {
+		o.SetNamespace("")
+		ri = cl.dyn.Resource(mapping.Resource)
+	}
+	if dryRun {
+		live, err = ri.Get(ctx, o.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			live, err = nil, nil
+		}
+		if err != nil {
+			return nil, nil, explain("get", mapping.Resource.Resource, objectName(o), cl.user, err)
+		}
+	}
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	applied, err = ri.Apply(ctx, o.GetName(), o, opts)
+	if err != nil {
+		return nil, nil, explain("patch", mapping.Resource.Resource, objectName(o), cl.user, err)
+	}
+	return applied, live, nil
+}
+
+// explain turns API errors into one line naming the verb and resource, with a
+// hint for RBAC refusals.
+func explain(verb, resource, obj, user string, err error) error {
+	if apierrors.IsForbidden(err) {
+		var st apierrors.APIStatus
+		msg := err.Error()
+		if errors.As(err, &st) {
+			msg = st.Status().Message
+		}
+		return fmt.Errorf("applying %s: forbidden: the credentials may not %s %s (grant get, list, watch, create and patch on it with RBAC): %s", obj, verb, resource, msg)
+	}
+	if apierrors.IsUnauthorized(err) {
+		return fmt.Errorf("applying %s: the cluster refused the credentials (unauthorized): %w", obj, err)
+	}
+	return fmt.Errorf("applying %s: %w", obj, err)
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

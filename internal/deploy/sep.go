@@ -1,0 +1,5 @@
+package deploy
+
+import "os"
+
+const listSep = os.PathListSeparator
