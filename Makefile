@@ -7,7 +7,7 @@ GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 BIN       := bin
 
 
-.PHONY: all build serverbins demo test test-unit test-integration lint fuzz bench bench-train bench-serve bench-image clean
+.PHONY: all build serverbins demo test test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy clean
 
 all: build
 
@@ -54,8 +54,12 @@ fuzz:
 	$(GO) test ./internal/serve -run '^$$' -fuzz FuzzFlattenNumbers -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks and the peer benchmarks
-bench: bench-train bench-serve bench-image
+bench: bench-train bench-serve bench-image bench-deploy
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/train/ ./internal/serve/
+
+## bench-deploy: kubectl-deploy vs kubectl apply + rollout status on a local control plane
+bench-deploy:
+	bash bench/deploy.sh
 
 ## bench-image: build-push-image vs crane append + crane mutate, image size, bytes on a model-only change
 bench-image:
