@@ -7,7 +7,7 @@ GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 BIN       := bin
 
 
-.PHONY: all build serverbins demo test test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy clean
+.PHONY: all build serverbins demo test test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy kube-build kube-up kube-down clean
 
 all: build
 
@@ -72,6 +72,17 @@ bench-serve:
 ## bench-train: mlship vs scikit-learn and torch on the heart recipe
 bench-train:
 	bash bench/train.sh
+
+## kube-build: build the test control plane's binaries (cached outside the tree; hack/kube/build.sh)
+kube-build:
+	bash hack/kube/build.sh
+
+## kube-up / kube-down: a local control plane in KUBE_DIR (KUBECONFIG=$(KUBE_DIR)/kubeconfig)
+KUBE_DIR ?= .cache/kube
+kube-up: kube-build
+	bash hack/kube/up.sh $(KUBE_DIR)
+kube-down:
+	bash hack/kube/down.sh $(KUBE_DIR)
 
 clean:
 	rm -rf $(BIN) mlship-out

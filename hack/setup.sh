@@ -69,3 +69,13 @@ else
   how=$(have_bcrypt) || die "no bcrypt htpasswd generator after installing apache2-utils"
   echo "htpasswd: installed ($how)"
 fi
+
+# Kubernetes test control plane (internal/testutil/kube, hack/kube/up.sh):
+# openssl and curl for up.sh, and etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and kwok built from source by hack/kube/build.sh into a cache
+# outside the work tree (about 10 minutes the first time on 2 cores, instant
+# after).
+if ! command -v openssl >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+  apt_install openssl curl
+fi
+bash "$(dirname "${BASH_SOURCE[0]}")/kube/build.sh" || die "hack/kube/build.sh failed"

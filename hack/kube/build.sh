@@ -13,7 +13,7 @@
 #
 # ($HOME/.cache/mlship/kube-v1.37.2 when /var/cache is not writable).
 # Idempotent: exits at once when all five binaries are there. A cold build
-# costs about 7 minutes on 2 cores (about 1 GB of module cache, 4 GB of build
+# costs 7-10 minutes on 2 cores (about 1 GB of module cache, 4 GB of build
 # cache, 380 MB of binaries). The first four come from the wrapper module in
 # hack/kube/tools (its go.mod and go.sum are committed: no `go mod tidy` here).
 #
@@ -78,7 +78,7 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 TMP=$(mktemp -d "$CACHE/.build.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-log "building into $BIN ($(go version | awk '{print $3}'), $(nproc 2>/dev/null || echo ?) cores); cold: about 7 minutes on 2 cores"
+log "building into $BIN ($(go version | awk '{print $3}'), $(nproc 2>/dev/null || echo ?) cores); cold: 7-10 minutes on 2 cores"
 
 need_k8s=0
 for b in etcd kube-apiserver kube-controller-manager kube-scheduler; do
@@ -95,7 +95,9 @@ if [ "$need_k8s" = 1 ]; then
   LDFLAGS="$LDFLAGS -X $V.gitTreeState=clean -X $V.buildDate=1970-01-01T00:00:00Z"
   log "compiling etcd, kube-apiserver, kube-controller-manager, kube-scheduler (the long part)"
   # Progress: a line every 30 s while the compiler runs.
-  ( while sleep 30; do log "still compiling..."; done ) &
+  # (It closes the lock and its sleeps hold no output pipe, so killing it
+  # leaves nothing that keeps a caller's pipe open.)
+  ( exec 9>&-; while sleep 30 </dev/null >/dev/null 2>&1; do log "still compiling..."; done ) &
   ticker=$!
   rc=0
   (cd "$HERE/tools" && go build -trimpath -ldflags "$LDFLAGS" -o "$TMP/" \

@@ -76,13 +76,14 @@ type Cluster struct {
 	Server string
 	// AdminToken and LimitedToken are the bearer tokens of the two kubeconfigs.
 	AdminToken, LimitedToken string
-	// CAFile is the apiserver's certificate bundle (certificate-authority).
+	// CAFile is the CA of the apiserver's serving certificate (certificate-authority).
 	CAFile string
 
-	hack     string // the hack/kube folder
-	watchdog *exec.Cmd
-	stopOnce sync.Once
-	stopErr  error
+	hack      string // the hack/kube folder
+	removeDir string // removed by the watchdog
+	watchdog  *exec.Cmd
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Start starts a control plane for t in a temporary folder and stops it in
@@ -97,7 +98,7 @@ func Start(t testing.TB) *Cluster {
 		skipOrFail(t, err)
 	}
 	dir := t.TempDir() // removed after the Cleanup below has stopped the plane
-	c, err := start(hack, dir)
+	c, err := start(hack, dir, dir)
 	if err != nil {
 		t.Fatalf("kube: %v", err)
 	}
@@ -127,7 +128,7 @@ func StartMain() (*Cluster, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := start(hack, dir)
+	c, err := start(hack, dir, dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
@@ -266,7 +267,7 @@ func skipOrFail(t testing.TB, err error) {
 	if ci := os.Getenv("CI"); ci != "" {
 		t.Fatalf("kube: %v, and CI=%s: hack/setup.sh (run by make test) should have built them", err, ci)
 	}
-	t.Skipf("kube: %v: run hack/setup.sh (or hack/kube/build.sh, about 7 minutes the first time) to run this test", err)
+	t.Skipf("kube: %v: run hack/setup.sh (or hack/kube/build.sh, 7-10 minutes the first time) to run this test", err)
 }
 
 // binaries are what hack/kube/build.sh installs.
@@ -336,7 +337,7 @@ func hackDir() (string, error) {
 // start runs up.sh in dir (a second time in a fresh subfolder if the first
 // fails, for example on a port taken in between) and starts a watchdog that
 // runs down.sh should this process die without stopping the plane.
-func start(hack, dir string) (*Cluster, error) {
+func start(hack, dir, removeDir string) (*Cluster, error) {
 	var errs []error
 	for attempt := 1; attempt <= 2; attempt++ {
 		d := filepath.Join(dir, "plane")
@@ -350,6 +351,7 @@ func start(hack, dir string) (*Cluster, error) {
 				runScript(filepath.Join(hack, "down.sh"), d) //nolint:errcheck
 				return nil, err
 			}
+			c.removeDir = removeDir
 			c.startWatchdog()
 			return c, nil
 		}
@@ -388,7 +390,7 @@ func load(hack, dir string) (*Cluster, error) {
 		Server:            env["KUBE_SERVER"],
 		AdminToken:        env["KUBE_ADMIN_TOKEN"],
 		LimitedToken:      env["KUBE_LIMITED_TOKEN"],
-		CAFile:            filepath.Join(dir, "certs", "apiserver.crt"),
+		CAFile:            filepath.Join(dir, "certs", "ca.crt"),
 		hack:              hack,
 	}
 	if c.Server == "" || c.AdminToken == "" || c.LimitedToken == "" {
@@ -401,9 +403,9 @@ func load(hack, dir string) (*Cluster, error) {
 // process to exit and then runs down.sh: a test binary killed by a timeout
 // leaves no control plane behind. Stop kills it first.
 func (c *Cluster) startWatchdog() {
-	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec bash "$2" "$3"`
+	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done; bash "$2" "$3"; [ -z "$4" ] || rm -rf "$4"`
 	cmd := exec.Command("bash", "-c", script, "kube-watchdog",
-		strconv.Itoa(os.Getpid()), filepath.Join(c.hack, "down.sh"), c.Dir)
+		strconv.Itoa(os.Getpid()), filepath.Join(c.hack, "down.sh"), c.Dir, c.removeDir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// No stdin/stdout/stderr: it must not hold `go test`'s pipes open.
 	if err := cmd.Start(); err != nil {
