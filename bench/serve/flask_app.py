@@ -12,10 +12,12 @@ Two uses:
 
   FLASK_MODEL=model.pkl gunicorn -w 5 -b 127.0.0.1:PORT --chdir bench/serve flask_app:app
       Serves it with the request and response shapes of mlship-serve:
-        POST /predict {"input": [13 numbers]}    -> {"output": label, "probabilities": [p0, p1]}
-        POST /predict {"inputs": [[...], ...]}   -> {"outputs": [...], "probabilities": [[p0, p1], ...]}
+        POST /predict {"input": [13 numbers]}  -> {"output": 1, "probabilities": {"0": p0, "1": p1}}
+        POST /predict {"inputs": [[...], ...]} -> {"outputs": [...], "probabilities": [{"0": p0, "1": p1}, ...]}
         GET  /readyz                             -> 200 once the model is loaded
       A null in an input is a missing value (imputed with the training mean).
+      As in mlship-serve, a numeric class label is a JSON number in "output(s)"
+      and a string as a key of "probabilities".
 
 The handler is written as such a server usually is (request.get_json, numpy,
 predict_proba, jsonify); nothing in it is tuned for the benchmark.
@@ -115,9 +117,11 @@ def create_app(model_path):
             return jsonify(error=str(e)), 400
         proba = pipe.predict_proba(X)
         labels = [classes[i] for i in proba.argmax(axis=1)]
+        probs = [dict(zip(classes, row)) for row in proba.tolist()]
+        labels = [int(l) if l.isdigit() else l for l in labels]
         if "inputs" in body:
-            return jsonify(outputs=labels, probabilities=proba.tolist())
-        return jsonify(output=labels[0], probabilities=proba[0].tolist())
+            return jsonify(outputs=labels, probabilities=probs)
+        return jsonify(output=labels[0], probabilities=probs[0])
 
     return app
 

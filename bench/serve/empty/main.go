@@ -25,7 +25,7 @@ import (
 )
 
 // response has the shape of mlship-serve's single-row answer.
-var response = []byte(`{"output":"1","probabilities":[0.25,0.75]}` + "\n")
+var response = []byte(`{"output":1,"probabilities":{"0":0.25,"1":0.75}}` + "\n")
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
