@@ -1,0 +1,137 @@
+// Package platform is where a job runs: GitHub Actions, GitLab CI or a terminal.
+// The CLI uses it to turn a step's result into outputs, a step summary and
+// annotations; the steps themselves never look at CI variables.
+package platform
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/sethvargo/go-githubactions"
+)
+
+// Kind of platform.
+type Kind string
+
+// Kinds.
+const (
+	GitHub   Kind = "github"
+	GitLab   Kind = "gitlab"
+	Terminal Kind = "terminal"
+)
+
+// Platform writes results for the CI system the job runs on.
+type Platform struct {
+	Kind   Kind
+	getenv func(string) string
+	out    io.Writer
+	gh     *githubactions.Action
+}
+
+// Detect finds the platform from the environment: GITHUB_ACTIONS=true, then
+// GITLAB_CI=true, else a terminal. Workflow commands (annotations) go to out.
+func Detect(getenv func(string) string, out io.Writer) *Platform {
+	p := &Platform{Kind: Terminal, getenv: getenv, out: out}
+	switch {
+	case getenv("GITHUB_ACTIONS") == "true":
+		p.Kind = GitHub
+		p.gh = githubactions.New(githubactions.WithGetenv(githubactions.GetenvFunc(getenv)), githubactions.WithWriter(out))
+	case getenv("GITLAB_CI") == "true":
+		p.Kind = GitLab
+	}
+	return p
+}
+
+// fileCommand runs a GitHub file command, turning the library's panic on a bad
+// file into an error.
+func (p *Platform) fileCommand(env string, f func()) (err error) {
+	if p.getenv(env) == "" {
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("writing $%s: %v", env, r)
+		}
+	}()
+	f()
+	return nil
+}
+
+// StepSummary appends Markdown to the job's summary page (GitHub's
+// GITHUB_STEP_SUMMARY); elsewhere it does nothing and reports false.
+func (p *Platform) StepSummary(md string) (bool, error) {
+	if p.Kind != GitHub || p.getenv("GITHUB_STEP_SUMMARY") == "" {
+		return false, nil
+	}
+	return true, p.fileCommand("GITHUB_STEP_SUMMARY", func() { p.gh.AddStepSummary(md) })
+}
+
+// SetOutputs publishes step outputs: GitHub's GITHUB_OUTPUT; on GitLab, a dotenv
+// file (for `artifacts: reports: dotenv`) at dotenvPath when it is set.
+func (p *Platform) SetOutputs(values map[string]string, dotenvPath string) error {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	switch p.Kind {
+	case GitHub:
+		return p.fileCommand("GITHUB_OUTPUT", func() {
+			for _, k := range keys {
+				p.gh.SetOutput(k, values[k])
+			}
+		})
+	case GitLab:
+		if dotenvPath == "" {
+			return nil
+		}
+		var b strings.Builder
+		for _, k := range keys {
+			v := strings.ReplaceAll(values[k], "\n", " ")
+			fmt.Fprintf(&b, "%s=%s\n", strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(k)), v)
+		}
+		f, err := os.OpenFile(dotenvPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("writing dotenv %q: %w", dotenvPath, err)
+		}
+		if _, err := f.WriteString(b.String()); err != nil {
+			f.Close()
+			return fmt.Errorf("writing dotenv %q: %w", dotenvPath, err)
+		}
+		return f.Close()
+	}
+	return nil
+}
+
+// Warning shows a warning: a GitHub annotation, or a line elsewhere.
+func (p *Platform) Warning(msg string) {
+	if p.Kind == GitHub {
+		p.gh.Warningf("%s", msg)
+		return
+	}
+	fmt.Fprintf(p.out, "warning: %s\n", msg)
+}
+
+// Error shows an error annotation on GitHub (the error itself is printed by main).
+func (p *Platform) Error(msg string) {
+	if p.Kind == GitHub {
+		p.gh.Errorf("%s", msg)
+	}
+}
+
+// RunURL links to the CI run, when known.
+func (p *Platform) RunURL() string {
+	switch p.Kind {
+	case GitHub:
+		server, repo, id := p.getenv("GITHUB_SERVER_URL"), p.getenv("GITHUB_REPOSITORY"), p.getenv("GITHUB_RUN_ID")
+		if server != "" && repo != "" && id != "" {
+			return strings.TrimSuffix(server, "/") + "/" + repo + "/actions/runs/" + id
+		}
+	case GitLab:
+		return p.getenv("CI_PIPELINE_URL")
+	}
+	return ""
+}
