@@ -62,7 +62,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newTrainCmd(stdout, stderr), newGateCmd(stdout, stderr), newImageCmd(stdout, stderr), newDeployCmd(stdout, stderr), newRunCmd(stdout, stderr), newVersionCmd(stdout))
+	root.AddCommand(newTrainCmd(stdout, stderr), newGateCmd(stdout, stderr), newImageCmd(stdout, stderr), newDeployCmd(stdout, stderr), newReportCmd(stdout), newCommentCmd(stdout, stderr), newRunCmd(stdout, stderr), newVersionCmd(stdout))
 	return root
 }
 

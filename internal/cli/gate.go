@@ -69,7 +69,8 @@ is not measured, or a baseline check without a baseline, fails unless allowed.`,
 			if err != nil {
 				return err
 			}
-			return runGate(cmd, stdout, cfg, f.jsonOut)
+			_, err = runGate(cmd, stdout, cfg, f.jsonOut)
+			return err
 		},
 	}
 	fs := cmd.Flags()
@@ -139,16 +140,16 @@ func (f *gateFlags) resolve(fs *pflag.FlagSet, file *config.File) (gate.Config, 
 
 // runGate runs the gate and prints its table (or JSON); a failed gate comes back
 // as *gate.FailedError, which Main turns into exit code 1.
-func runGate(cmd *cobra.Command, w io.Writer, cfg gate.Config, jsonOut bool) error {
+func runGate(cmd *cobra.Command, w io.Writer, cfg gate.Config, jsonOut bool) (*gate.Result, error) {
 	res, err := gate.Run(cmd.Context(), cfg)
 	if res == nil {
-		return err
+		return nil, err
 	}
 	if jsonOut {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		if jerr := enc.Encode(res); jerr != nil {
-			return jerr
+			return res, jerr
 		}
 	} else {
 		fmt.Fprintf(w, "evaluate-gate: %s (metrics from %s)\n", cfg.ModelDir, res.Source)
@@ -159,7 +160,7 @@ func runGate(cmd *cobra.Command, w io.Writer, cfg gate.Config, jsonOut bool) err
 		}
 		fmt.Fprintf(w, "gate %s: %s\n", verdict, res.Reason)
 	}
-	return err
+	return res, err
 }
 
 // writeMetrics prints metrics in the task's canonical order.

@@ -18,6 +18,8 @@ import (
 	"github.com/mlship/mlship/internal/gate"
 	"github.com/mlship/mlship/internal/image"
 	"github.com/mlship/mlship/internal/image/serverbin"
+	"github.com/mlship/mlship/internal/platform"
+	"github.com/mlship/mlship/internal/report"
 	"github.com/mlship/mlship/internal/train"
 )
 
@@ -93,12 +95,13 @@ section is enabled, else rendered to manifests.yaml). No registry or cluster is 
 				return err
 			}
 			fmt.Fprintf(stdout, "\n== evaluate-gate\n")
-			err = runGate(cmd, stdout, gcfg, false)
+			gres, err := runGate(cmd, stdout, gcfg, false)
 			var failed *gate.FailedError
 			if err != nil && !errors.As(err, &failed) {
 				return err
 			}
 			outputs := []string{cfg.OutDir + " (model card, weights, metrics)", gcfg.JUnitPath}
+			rin := report.Input{Card: res.Card, Gate: gres, RunURL: platform.Detect(os.Getenv, io.Discard).RunURL()}
 			if err == nil {
 				fmt.Fprintf(stdout, "\n== build-push-image\n")
 				icfg, ierr := runImageConfig(file, cfg, base, quiet, stderr)
@@ -108,25 +111,40 @@ section is enabled, else rendered to manifests.yaml). No registry or cluster is 
 				if why := imageUnavailable(icfg); why != "" {
 					fmt.Fprintf(stdout, "skipped: %s\n", why)
 				} else {
-					res, ierr := image.Run(cmd.Context(), icfg)
+					ires, ierr := image.Run(cmd.Context(), icfg)
 					if ierr != nil {
 						return ierr
 					}
-					if ierr := writeImageResult(stdout, res, false); ierr != nil {
+					if ierr := writeImageResult(stdout, ires, false); ierr != nil {
 						return ierr
 					}
-					if res.OCILayout != "" {
-						outputs = append(outputs, res.OCILayout+" (OCI image layout)")
+					if ires.OCILayout != "" {
+						outputs = append(outputs, ires.OCILayout+" (OCI image layout)")
 					}
+					rin.Image = &report.Image{Ref: ires.Ref, Digest: ires.Digest, Tags: ires.Tags, Platforms: ires.Platforms,
+						Size: ires.SizeCompressed, Smoke: ires.Smoke, Pushed: ires.Pushed}
 					fmt.Fprintf(stdout, "\n== kubectl-deploy\n")
-					out, derr := runDeploy(cmd, file, cfg, res, base, quiet, stdout, stderr)
+					out, dres, derr := runDeploy(cmd, file, cfg, ires, base, quiet, stdout, stderr)
 					if out != "" {
 						outputs = append(outputs, out)
+					}
+					if dres != nil && !dres.Rendered {
+						rin.Deploy = &report.Deploy{Namespace: dres.Namespace, Deployment: dres.Deployment, Service: dres.Service,
+							Image: dres.Image, Revision: dres.Revision}
 					}
 					if derr != nil {
 						return derr
 					}
 				}
+			}
+			md := report.Markdown(rin)
+			rpath := filepath.Join(base, "report.md")
+			if werr := fsutil.WriteFileAtomic(rpath, []byte(md), 0o644); werr != nil {
+				return fmt.Errorf("writing %s: %w", rpath, werr)
+			}
+			outputs = append(outputs, rpath+" (Markdown report)")
+			if _, werr := platform.Detect(os.Getenv, stdout).StepSummary(md); werr != nil {
+				return werr
 			}
 			fmt.Fprintf(stdout, "\noutputs: %s\n", strings.Join(outputs, ", "))
 			return err
@@ -202,31 +220,31 @@ func imageUnavailable(cfg image.Config) string {
 // runDeploy is the deploy step of `mlship run`: to the cluster when the config's
 // deploy section is enabled (the image must have been pushed), else the embedded
 // default: the manifests rendered to OUT/manifests.yaml, no cluster needed.
-func runDeploy(cmd *cobra.Command, file *config.File, tc train.Config, img *image.Result, base string, quiet bool, stdout, stderr io.Writer) (string, error) {
+func runDeploy(cmd *cobra.Command, file *config.File, tc train.Config, img *image.Result, base string, quiet bool, stdout, stderr io.Writer) (string, *deploy.Result, error) {
 	f := &deployFlags{}
 	fs := pflag.NewFlagSet("kubectl-deploy", pflag.ContinueOnError)
 	addDeployFlags(fs, f)
 	for k, v := range map[string]string{"image": img.Ref, "model": tc.OutDir} {
 		if err := fs.Set(k, v); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	if file.Deploy.Name == "" {
 		if err := fs.Set("name", imageName(tc.Name)); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	if file.Deploy.Enabled && !img.Pushed {
-		return "", usageError{fmt.Errorf("config %s: deploy.enabled needs the image in a registry (image.push: true)", file.Path)}
+		return "", nil, usageError{fmt.Errorf("config %s: deploy.enabled needs the image in a registry (image.push: true)", file.Path)}
 	}
 	if !file.Deploy.Enabled {
 		if err := fs.Set("render", "true"); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	cfg, err := f.resolve(fs, file, os.Getenv)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if !quiet {
 		cfg.Log = stderr
@@ -237,17 +255,17 @@ func runDeploy(cmd *cobra.Command, file *config.File, tc train.Config, img *imag
 		cfg.Out = &buf
 		res, err := deploy.Run(cmd.Context(), cfg)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if err := fsutil.WriteFileAtomic(path, []byte(buf.String()), 0o644); err != nil {
-			return "", fmt.Errorf("writing %s: %w", path, err)
+			return "", nil, fmt.Errorf("writing %s: %w", path, err)
 		}
 		fmt.Fprintf(stdout, "rendered %s to %s (deploy.enabled: true in mlship.yaml applies them to a cluster)\n", strings.Join(res.Objects, ", "), path)
-		return path + " (Kubernetes manifests)", nil
+		return path + " (Kubernetes manifests)", res, nil
 	}
 	res, err := deploy.Run(cmd.Context(), cfg)
 	if res != nil && err == nil {
 		fmt.Fprintf(stdout, "deployment %s/%s at revision %s, image %s, service %s\n", res.Namespace, res.Deployment, res.Revision, res.Image, res.Service)
 	}
-	return "", err
+	return "", res, err
 }

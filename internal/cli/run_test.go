@@ -24,7 +24,11 @@ func TestRunExample(t *testing.T) {
 	// With --out the outputs go directly under it.
 	files := tree(t, out)
 	assertImageStep(t, r.stdout, files, "")
-	assert.Equal(t, []string{"junit.xml", "model/", "model/metrics.json", "model/model.json", "model/model.safetensors"}, withoutImage(files, ""))
+	assert.Equal(t, []string{"junit.xml", "model/", "model/metrics.json", "model/model.json", "model/model.safetensors", "report.md"}, withoutImage(files, ""))
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "### ✅ mlship: heart-disease passed the gate")
+	assert.Contains(t, string(md), "```mermaid\nxychart-beta")
 	card := readCard(t, filepath.Join(out, "model"))
 	assert.Equal(t, "heart-disease", card.Name)
 	assert.Equal(t, 100, card.Training.MaxEpochs)
@@ -67,7 +71,7 @@ func TestRunDefaultOut(t *testing.T) {
 	assertImageStep(t, r.stdout, files, "mlship-out/heart-small/")
 	assert.Equal(t, []string{"mlship-out/", "mlship-out/heart-small/", "mlship-out/heart-small/junit.xml",
 		"mlship-out/heart-small/model/", "mlship-out/heart-small/model/metrics.json",
-		"mlship-out/heart-small/model/model.json", "mlship-out/heart-small/model/model.safetensors"}, withoutImage(files, "mlship-out/heart-small/"))
+		"mlship-out/heart-small/model/model.json", "mlship-out/heart-small/model/model.safetensors", "mlship-out/heart-small/report.md"}, withoutImage(files, "mlship-out/heart-small/"))
 	// Progress goes to stderr without -q.
 	assert.Contains(t, r.stderr, "epoch   1/5")
 	assert.NotContains(t, r.stderr, "mlship: ")
@@ -91,6 +95,10 @@ func TestRunGateFails(t *testing.T) {
 	rep := readJUnit(t, filepath.Join(out, "junit.xml"))
 	assert.Equal(t, 2, rep.Tests)
 	assert.Equal(t, 1, rep.Failures)
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "failed the gate\n\n**Why:** accuracy ")
+	assert.NoDirExists(t, filepath.Join(out, "image"), "no image for a model that failed its gate")
 }
 
 func TestRunErrors(t *testing.T) {
