@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/mlship/mlship/internal/deploy"
 	"github.com/mlship/mlship/internal/gate"
+	"github.com/mlship/mlship/internal/platform"
 	"github.com/mlship/mlship/internal/version"
 )
 
@@ -59,6 +61,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().String("dotenv", "", "GitLab CI: also write the step's outputs to this dotenv file (for artifacts: reports: dotenv)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -76,6 +79,13 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 			return err
 		},
 	}
+}
+
+// publish sets a step's outputs where the job runs: GitHub step outputs, a GitLab
+// dotenv file (--dotenv), nothing in a terminal.
+func publish(cmd *cobra.Command, values map[string]string) error {
+	path, _ := cmd.Flags().GetString("dotenv")
+	return platform.Detect(os.Getenv, cmd.OutOrStdout()).SetOutputs(values, path)
 }
 
 // changed reports whether a flag was given on the command line.

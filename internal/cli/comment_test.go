@@ -150,3 +150,25 @@ func TestCommentTerminal(t *testing.T) {
 	r = mlship(t, "comment", "--model", model, "--id", "bad id")
 	assert.Equal(t, 2, r.code)
 }
+
+// TestOutputs: each step publishes its results as GitHub step outputs, or to the
+// GitLab dotenv file given with --dotenv.
+func TestOutputs(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "github_output")
+	setEnv(t, map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": out})
+	model := trainHeart(t, filepath.Join(dir, "m"))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "model-dir<<_GitHubActionsFileCommandDelimeter_\n"+model+"\n")
+	assert.Contains(t, string(b), "task<<_GitHubActionsFileCommandDelimeter_\nbinary\n")
+
+	setEnv(t, map[string]string{"GITLAB_CI": "true"})
+	dotenv := filepath.Join(dir, "gate.env")
+	r := mlship(t, "evaluate-gate", "--model", model, "--min", "accuracy=0.99", "--dotenv", dotenv)
+	assert.Equal(t, 1, r.code)
+	b, err = os.ReadFile(dotenv)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "PASSED=false\n")
+	assert.Contains(t, string(b), "REASON=accuracy ")
+}

@@ -78,6 +78,17 @@ the live objects; --render prints the manifests without a cluster.`,
 				cfg.Log = stderr
 			}
 			res, err := deploy.Run(cmd.Context(), cfg)
+			if res != nil && !cfg.Render && !cfg.DryRun {
+				var re *deploy.RolloutError
+				rev := res.Revision
+				if errors.As(err, &re) {
+					rev = re.Revision
+				}
+				if perr := publish(cmd, map[string]string{"namespace": res.Namespace, "deployment": res.Deployment,
+					"service": res.Service, "image": res.Image, "revision": rev}); perr != nil && err == nil {
+					err = perr
+				}
+			}
 			if res != nil && f.jsonOut && !cfg.Render {
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")

@@ -69,7 +69,12 @@ is not measured, or a baseline check without a baseline, fails unless allowed.`,
 			if err != nil {
 				return err
 			}
-			_, err = runGate(cmd, stdout, cfg, f.jsonOut)
+			res, err := runGate(cmd, stdout, cfg, f.jsonOut)
+			if res != nil {
+				if perr := publish(cmd, map[string]string{"passed": strconv.FormatBool(res.Passed), "reason": res.Reason}); perr != nil && err == nil {
+					err = perr
+				}
+			}
 			return err
 		},
 	}

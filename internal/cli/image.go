@@ -82,6 +82,9 @@ GITHUB_TOKEN for ghcr.io, or GitLab's CI_REGISTRY_USER and CI_REGISTRY_PASSWORD.
 			if err != nil {
 				return err
 			}
+			if err := publish(cmd, map[string]string{"digest": res.Digest, "image": res.Ref, "tags": strings.Join(res.Tags, ",")}); err != nil {
+				return err
+			}
 			return writeImageResult(stdout, res, f.jsonOut)
 		},
 	}

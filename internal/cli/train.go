@@ -78,6 +78,10 @@ a model directory: model.json (the model card), model.safetensors (weights) and 
 			if err != nil {
 				return err
 			}
+			mj, _ := json.Marshal(res.Metrics)
+			if err := publish(cmd, map[string]string{"model-dir": res.ModelDir, "task": res.Card.Task, "metrics": string(mj)}); err != nil {
+				return err
+			}
 			if f.jsonOut {
 				return writeTrainJSON(stdout, res)
 			}

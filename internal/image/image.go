@@ -419,7 +419,15 @@ func baseImage(ctx context.Context, cfg Config, p v1.Platform) (v1.Image, error)
 	}
 	img, err := remote.Image(ref, append(remoteOptions(ctx, cfg), remote.WithPlatform(p))...)
 	if err != nil {
+		return nil, fmt.Errorf("pulling base image %q for %s: %w", cfg.Base, p, explain(err))
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
 		return nil, fmt.Errorf("pulling base image %q for %s: %w", cfg.Base, p, err)
+	}
+	// A single-platform base is returned whatever platform is asked for.
+	if (cf.OS != "" && cf.OS != p.OS) || (cf.Architecture != "" && cf.Architecture != p.Architecture) {
+		return nil, fmt.Errorf("base image %q is %s/%s, not %s (use a multi-platform base or fewer --platform)", cfg.Base, cf.OS, cf.Architecture, p)
 	}
 	return img, nil
 }

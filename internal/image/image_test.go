@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -322,4 +324,88 @@ func TestBaselineMetrics(t *testing.T) {
 	_, _, err := BaselineMetrics(context.Background(), proxy.Ref("prod/heart:missing"), cfg)
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, fs.ErrNotExist), "%v", err)
+}
+
+// TestPlainHTTPOnlyToLoopback: go-containerregistry would fall back to plain HTTP
+// for private addresses; mlship refuses before any connection is made, unless
+// --insecure.
+func TestPlainHTTPOnlyToLoopback(t *testing.T) {
+	called := 0
+	next := roundTripFunc(func(*http.Request) (*http.Response, error) {
+		called++
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}}, nil
+	})
+	for _, tc := range []struct {
+		url      string
+		insecure bool
+		allowed  bool
+	}{
+		{"http://10.1.2.3:5000/v2/", false, false},
+		{"http://registry.local:5000/v2/", false, false},
+		{"http://10.1.2.3:5000/v2/", true, true},
+		{"http://127.0.0.1:5000/v2/", false, true},
+		{"http://localhost:5000/v2/", false, true},
+		{"http://[::1]:5000/v2/", false, true},
+		{"https://10.1.2.3:5000/v2/", false, true},
+	} {
+		before := called
+		req, err := http.NewRequest("GET", tc.url, nil)
+		require.NoError(t, err)
+		_, err = httpGuard{next: next, insecure: tc.insecure}.RoundTrip(req)
+		if tc.allowed {
+			assert.NoError(t, err, tc.url)
+			assert.Equal(t, before+1, called, tc.url)
+		} else {
+			assert.ErrorContains(t, err, "refusing plain HTTP to", tc.url)
+			assert.Equal(t, before, called, "no request may leave for %s", tc.url)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestBase builds on a base image pulled from a registry: its layers come first,
+// its environment is kept, and a base for another platform is refused.
+func TestBase(t *testing.T) {
+	reg := registry.StartInProcess(t, registry.Options{})
+	base, err := random.Image(1024, 1)
+	require.NoError(t, err)
+	cf, err := base.ConfigFile()
+	require.NoError(t, err)
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.Config.Env = []string{"TZ=UTC", "PATH=/base/bin"}
+	base, err = mutate.ConfigFile(base, cf)
+	require.NoError(t, err)
+	baseRef, err := name.ParseReference(reg.Ref("base/distroless:1"))
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(baseRef, base))
+
+	cfg := testConfig(reg.Ref("models/heart:onbase"))
+	cfg.Push, cfg.Base = true, baseRef.String()
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Len(t, res.Layers["linux/amd64"], 3)
+	assert.Equal(t, "base", res.Layers["linux/amd64"][0].Name)
+	img, err := remote.Image(mustRef(t, reg.Ref("models/heart:onbase")))
+	require.NoError(t, err)
+	got, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Contains(t, got.Config.Env, "TZ=UTC", "the base's environment is kept")
+	assert.Contains(t, got.Config.Env, "MLSHIP_MODEL_DIR=/model")
+	bl, _ := base.Layers()
+	d0, _ := bl[0].Digest()
+	assert.Equal(t, d0.String(), res.Layers["linux/amd64"][0].Digest)
+
+	cfg.Platforms = []string{"linux/arm64"}
+	_, err = Run(context.Background(), cfg)
+	require.ErrorContains(t, err, "is linux/amd64, not linux/arm64")
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	r, err := name.ParseReference(s)
+	require.NoError(t, err)
+	return r
 }

@@ -45,6 +45,7 @@ func remoteOptions(ctx context.Context, cfg Config) []remote.Option {
 	if tr == nil {
 		tr = DefaultTransport()
 	}
+	tr = httpGuard{next: tr, insecure: cfg.Insecure}
 	backoff := DefaultRetry
 	if cfg.Retry != nil {
 		backoff = *cfg.Retry
@@ -58,6 +59,29 @@ func remoteOptions(ctx context.Context, cfg Config) []remote.Option {
 		remote.WithRetryPredicate(retryable(ctx)),
 		remote.WithJobs(4),
 	}
+}
+
+// httpGuard refuses plain-HTTP requests except to loopback registries or with
+// --insecure. go-containerregistry falls back to HTTP for private (RFC 1918) and
+// .local registries too, which would send credentials and images in clear text.
+type httpGuard struct {
+	next     http.RoundTripper
+	insecure bool
+}
+
+func (g httpGuard) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "http" && !g.insecure && !isLoopback(r.URL.Hostname()) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: only loopback registries are reached without TLS unless --insecure is given", r.URL.Host)
+	}
+	return g.next.RoundTrip(r)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // retryable says which errors are worth another try: connection resets, closed
