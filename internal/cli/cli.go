@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mlship/mlship/internal/config"
 	"github.com/mlship/mlship/internal/deploy"
 	"github.com/mlship/mlship/internal/gate"
 	"github.com/mlship/mlship/internal/platform"
@@ -86,6 +87,14 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 func publish(cmd *cobra.Command, values map[string]string) error {
 	path, _ := cmd.Flags().GetString("dotenv")
 	return platform.Detect(os.Getenv, cmd.OutOrStdout()).SetOutputs(values, path)
+}
+
+// loadConfig reads mlship.yaml when a --config was given; nil otherwise.
+func loadConfig(path string) (*config.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return config.Load(path)
 }
 
 // changed reports whether a flag was given on the command line.

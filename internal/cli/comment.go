@@ -61,7 +61,7 @@ func newCommentCmd(stdout, stderr io.Writer) *cobra.Command {
 					}
 				}
 			} else {
-				in, err := f.input(cmd, getenv, stdout)
+				in, err := f.input(cmd, getenv)
 				if err != nil {
 					return err
 				}

@@ -62,12 +62,9 @@ the live objects; --render prints the manifests without a cluster.`,
   mlship kubectl-deploy --image ghcr.io/acme/heart@sha256:... --manifests k8s/ --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var file *config.File
-			if f.configPath != "" {
-				var err error
-				if file, err = config.Load(f.configPath); err != nil {
-					return err
-				}
+			file, err := loadConfig(f.configPath)
+			if err != nil {
+				return err
 			}
 			cfg, err := f.resolve(cmd.Flags(), file, os.Getenv)
 			if err != nil {

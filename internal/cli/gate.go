@@ -58,12 +58,9 @@ is not measured, or a baseline check without a baseline, fails unless allowed.`,
   mlship evaluate-gate --model model --baseline prod-model --max-drop accuracy=0.02 --junit gate.xml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var file *config.File
-			if f.configPath != "" {
-				var err error
-				if file, err = config.Load(f.configPath); err != nil {
-					return err
-				}
+			file, err := loadConfig(f.configPath)
+			if err != nil {
+				return err
 			}
 			cfg, err := f.resolve(cmd.Flags(), file)
 			if err != nil {

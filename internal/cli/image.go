@@ -64,12 +64,9 @@ GITHUB_TOKEN for ghcr.io, or GitLab's CI_REGISTRY_USER and CI_REGISTRY_PASSWORD.
   mlship build-push-image --model model --image heart:dev --oci-layout image/ --platform linux/amd64,linux/arm64`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var file *config.File
-			if f.configPath != "" {
-				var err error
-				if file, err = config.Load(f.configPath); err != nil {
-					return err
-				}
+			file, err := loadConfig(f.configPath)
+			if err != nil {
+				return err
 			}
 			cfg, err := f.resolve(cmd.Flags(), file, os.Getenv)
 			if err != nil {

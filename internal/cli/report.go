@@ -40,13 +40,10 @@ func addReportFlags(fs *pflag.FlagSet, f *reportFlags) {
 }
 
 // input gathers what the report shows.
-func (f *reportFlags) input(cmd *cobra.Command, getenv func(string) string, stdout io.Writer) (report.Input, error) {
-	var file *config.File
-	if f.configPath != "" {
-		var err error
-		if file, err = config.Load(f.configPath); err != nil {
-			return report.Input{}, err
-		}
+func (f *reportFlags) input(cmd *cobra.Command, getenv func(string) string) (report.Input, error) {
+	file, err := loadConfig(f.configPath)
+	if err != nil {
+		return report.Input{}, err
 	}
 	dir := f.modelDir
 	if dir == "" && file != nil && file.Train.Out != "" {
@@ -141,7 +138,7 @@ GitHub's 65536-character comment limit. mlship comment publishes it.`,
 		Example: `  mlship report --config examples/heart-disease --image-json image.json > report.md`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := f.input(cmd, os.Getenv, stdout)
+			in, err := f.input(cmd, os.Getenv)
 			if err != nil {
 				return err
 			}

@@ -37,3 +37,21 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	}
 	return os.Rename(tmp, path)
 }
+
+// ReplaceDir moves the complete directory tmp to dir, replacing what was at dir:
+// the old directory is moved aside first and put back if the move fails, and is
+// removed once tmp is in place. tmp and dir must be on the same file system.
+func ReplaceDir(tmp, dir string) error {
+	if _, err := os.Stat(dir); err != nil {
+		return os.Rename(tmp, dir)
+	}
+	old := tmp + ".old"
+	if err := os.Rename(dir, old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.Rename(old, dir)
+		return err
+	}
+	return os.RemoveAll(old)
+}

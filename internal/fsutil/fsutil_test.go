@@ -32,3 +32,26 @@ func TestWriteFileAtomic(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, ents, 2)
 }
+
+func TestReplaceDir(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "out")
+	mk := func(name, content string) string {
+		p := filepath.Join(root, name)
+		require.NoError(t, os.MkdirAll(p, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(p, "f"), []byte(content), 0o644))
+		return p
+	}
+	require.NoError(t, ReplaceDir(mk("tmp1", "one"), dir))
+	require.NoError(t, ReplaceDir(mk("tmp2", "two"), dir))
+	b, err := os.ReadFile(filepath.Join(dir, "f"))
+	require.NoError(t, err)
+	assert.Equal(t, "two", string(b))
+	ents, _ := os.ReadDir(root)
+	assert.Len(t, ents, 1, "the old directory is removed")
+	// A failed move puts the old directory back.
+	require.Error(t, ReplaceDir(filepath.Join(root, "missing"), dir))
+	b, err = os.ReadFile(filepath.Join(dir, "f"))
+	require.NoError(t, err)
+	assert.Equal(t, "two", string(b))
+}

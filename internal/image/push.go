@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/mlship/mlship/internal/fsutil"
 	"github.com/mlship/mlship/internal/version"
 )
 
@@ -187,17 +188,7 @@ func writeLayout(dir string, tag name.Tag, b *built) error {
 		return fmt.Errorf("writing OCI layout %q: %w", dir, err)
 	}
 	os.Chmod(tmp, 0o755)
-	if _, err := os.Stat(dir); err == nil {
-		old := tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("writing OCI layout %q: %w", dir, err)
-		}
-		if err := os.Rename(tmp, dir); err != nil {
-			os.Rename(old, dir)
-			return fmt.Errorf("writing OCI layout %q: %w", dir, err)
-		}
-		os.RemoveAll(old)
-	} else if err := os.Rename(tmp, dir); err != nil {
+	if err := fsutil.ReplaceDir(tmp, dir); err != nil {
 		return fmt.Errorf("writing OCI layout %q: %w", dir, err)
 	}
 	ok = true

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/mlship/mlship/internal/dataset"
+	"github.com/mlship/mlship/internal/fsutil"
 )
 
 // Files in a model directory.
@@ -200,17 +201,7 @@ func WriteDir(dir string, card *Card, tensors map[string]Tensor, metricsJSON []b
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("writing model %q: %w", dir, err)
 	}
-	if _, err := os.Stat(dir); err == nil {
-		old := tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("writing model %q: replacing the old model: %w", dir, err)
-		}
-		if err := os.Rename(tmp, dir); err != nil {
-			os.Rename(old, dir) // put the old one back
-			return fmt.Errorf("writing model %q: %w", dir, err)
-		}
-		os.RemoveAll(old)
-	} else if err := os.Rename(tmp, dir); err != nil {
+	if err := fsutil.ReplaceDir(tmp, dir); err != nil {
 		return fmt.Errorf("writing model %q: %w", dir, err)
 	}
 	ok = true
