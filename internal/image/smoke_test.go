@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"testing"
@@ -79,5 +80,25 @@ func TestDefaultKeychain(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want[0], c.Username, host)
 		assert.Equal(t, want[1], c.Password, host)
+	}
+}
+
+// TestDockerConfigFirst: credentials from `docker login` (the docker config) win
+// over the CI variables for the same registry.
+func TestDockerConfigFirst(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `{"auths":{"ghcr.io":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("login-user:login-pw")) + `"},` +
+		`"registry.example.com:5000":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("u:p")) + `"}}}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600))
+	t.Setenv("DOCKER_CONFIG", dir)
+	kc := DefaultKeychain(func(k string) string { return map[string]string{"GITHUB_TOKEN": "ghs_x"}[k] })
+	for host, want := range map[string]string{"ghcr.io": "login-user:login-pw", "registry.example.com:5000": "u:p"} {
+		reg, err := name.NewRegistry(host)
+		require.NoError(t, err)
+		a, err := kc.Resolve(reg)
+		require.NoError(t, err)
+		c, err := a.Authorization()
+		require.NoError(t, err)
+		assert.Equal(t, want, c.Username+":"+c.Password, host)
 	}
 }
