@@ -93,7 +93,7 @@ the live objects; --render prints the manifests without a cluster.`,
 					return jerr
 				}
 			} else if res != nil && !cfg.Render && !cfg.DryRun && err == nil {
-				fmt.Fprintf(stdout, "deployment %s/%s at revision %s, image %s, service %s\n", res.Namespace, res.Deployment, res.Revision, res.Image, res.Service)
+				writeDeployResult(stdout, res)
 			}
 			return err
 		},
@@ -195,4 +195,8 @@ func kubeSource(path, context string, getenv func(string) string) (deploy.Kubeco
 		src.InCluster = true
 	}
 	return src, nil
+}
+
+func writeDeployResult(w io.Writer, res *deploy.Result) {
+	fmt.Fprintf(w, "deployment %s/%s at revision %s, image %s, service %s\n", res.Namespace, res.Deployment, res.Revision, res.Image, res.Service)
 }

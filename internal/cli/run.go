@@ -265,7 +265,7 @@ func runDeploy(cmd *cobra.Command, file *config.File, tc train.Config, img *imag
 	}
 	res, err := deploy.Run(cmd.Context(), cfg)
 	if res != nil && err == nil {
-		fmt.Fprintf(stdout, "deployment %s/%s at revision %s, image %s, service %s\n", res.Namespace, res.Deployment, res.Revision, res.Image, res.Service)
+		writeDeployResult(stdout, res)
 	}
 	return "", res, err
 }
