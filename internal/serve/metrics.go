@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -14,20 +15,19 @@ import (
 // Metrics are the server's Prometheus metrics, registered on a registry of its
 // own (never the global one). Names are in base units.
 type Metrics struct {
-	requests  *prometheus.CounterVec   // route, code
-	duration  *prometheus.HistogramVec // route
-	inflight  prometheus.Gauge
-	rows      prometheus.Counter
-	classes   *prometheus.CounterVec // class (classifiers)
-	values    prometheus.Histogram   // predicted value (regression)
-	zscore    *prometheus.HistogramVec
-	missing   *prometheus.CounterVec
-	ready     prometheus.Gauge
-	classCtr  []prometheus.Counter           // per class index, resolved once
-	zscoreObs []prometheus.Observer          // per feature, resolved once
-	missObs   []prometheus.Counter           // per feature, resolved once
-	durObs    map[string]prometheus.Observer // per route, resolved once
-	codeCtr   sync.Map                       // routeCode -> prometheus.Counter, resolved on first use
+	requests *prometheus.CounterVec   // route, code
+	duration *prometheus.HistogramVec // route
+	inflight prometheus.Gauge
+	rows     prometheus.Counter
+	classes  *prometheus.CounterVec // class (classifiers)
+	values   prometheus.Histogram   // predicted value (regression)
+	drift    *driftHistogram
+	missing  *prometheus.CounterVec
+	ready    prometheus.Gauge
+	classCtr []prometheus.Counter           // per class index, resolved once
+	missObs  []prometheus.Counter           // per feature, resolved once
+	durObs   map[string]prometheus.Observer // per route, resolved once
+	codeCtr  sync.Map                       // routeCode -> prometheus.Counter, resolved on first use
 }
 
 type routeCode struct {
@@ -58,11 +58,7 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 		rows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mlship_predicted_rows_total", Help: "Rows predicted.",
 		}),
-		zscore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "mlship_input_feature_zscore",
-			Help:    "Live input values standardised with the training mean and std (training data: mean 0, std 1); for drift detection.",
-			Buckets: zBuckets,
-		}, []string{"feature"}),
+		drift: newDriftHistogram(m.Card.Features, 4*runtime.GOMAXPROCS(0)),
 		missing: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mlship_input_missing_total", Help: "Missing input values (null) imputed with the training mean, by feature.",
 		}, []string{"feature"}),
@@ -84,7 +80,7 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 	for k, v := range c.Metrics {
 		offline.WithLabelValues(k).Set(v)
 	}
-	reg.MustRegister(x.requests, x.duration, x.inflight, x.rows, x.zscore, x.missing, x.ready, info, offline,
+	reg.MustRegister(x.requests, x.duration, x.inflight, x.rows, x.drift, x.missing, x.ready, info, offline,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if len(c.Classes) > 0 {
 		x.classes = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -110,7 +106,6 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 		reg.MustRegister(x.values)
 	}
 	for _, f := range c.Features {
-		x.zscoreObs = append(x.zscoreObs, x.zscore.WithLabelValues(f))
 		x.missObs = append(x.missObs, x.missing.WithLabelValues(f))
 	}
 	return x

@@ -104,6 +104,7 @@ type Server struct {
 
 // work holds the per-request buffers, pooled.
 type work struct {
+	shard   int // of the drift histogram
 	body    bytes.Buffer
 	req     predictRequest
 	scratch *model.Scratch
@@ -158,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 		s.probKeys = append(s.probKeys, append(appendJSONString(nil, l), ':'))
 	}
 	s.metrics = NewMetrics(cfg.Registry, m, s.version)
-	s.pool.New = func() any { return &work{scratch: m.NewScratch()} }
+	s.pool.New = func() any { return &work{scratch: m.NewScratch(), shard: s.metrics.drift.shard()} }
 	s.handler = s.routes()
 	s.ready.Store(true)
 	s.metrics.ready.Set(1)
@@ -372,9 +373,7 @@ func (s *Server) run(wk *work, flat []float64, rows int) {
 			}
 		}
 		z := m.Preprocess(raw, wk.scratch)
-		for j, v := range z {
-			x.zscoreObs[j].Observe(v)
-		}
+		x.drift.observe(wk.shard, z)
 		out := m.Forward(z, wk.scratch)
 		if !classifier {
 			v := out[0]
