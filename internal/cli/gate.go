@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 
@@ -175,7 +176,7 @@ func writeMetrics(w io.Writer, v metrics.Values, task string) error {
 			seen[name] = true
 		}
 	}
-	for _, name := range sortedKeys(v) {
+	for _, name := range slices.Sorted(maps.Keys(v)) {
 		if !seen[name] {
 			fmt.Fprintf(tw, "  %s\t%s\n", name, strconv.FormatFloat(v[name], 'f', 4, 64))
 		}

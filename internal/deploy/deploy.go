@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -226,13 +225,4 @@ func explain(verb, resource, obj, user string, err error) error {
 		return fmt.Errorf("applying %s: the cluster refused the credentials (unauthorized): %w", obj, err)
 	}
 	return fmt.Errorf("applying %s: %w", obj, err)
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -8,10 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -97,7 +98,7 @@ func (c Config) Validate() error {
 		{KindMaxDrop, c.MaxDrop, true},
 		{KindMaxDropRel, c.MaxDropRel, true},
 	} {
-		for _, name := range sortedKeys(b.m) {
+		for _, name := range slices.Sorted(maps.Keys(b.m)) {
 			v := b.m[name]
 			switch {
 			case !metrics.Known(name):
@@ -109,7 +110,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	for _, name := range sortedKeys(c.Min) {
+	for _, name := range slices.Sorted(maps.Keys(c.Min)) {
 		if hi, ok := c.Max[name]; ok && c.Min[name] > hi {
 			errs = append(errs, fmt.Errorf("%s: min %s is above max %s", name, num(c.Min[name]), num(hi)))
 		}
@@ -272,7 +273,7 @@ func checks(cfg Config, cur, base metrics.Values) []Check {
 		{KindMaxDrop, cfg.MaxDrop},
 		{KindMaxDropRel, cfg.MaxDropRel},
 	} {
-		for _, name := range sortedKeys(k.bounds) {
+		for _, name := range slices.Sorted(maps.Keys(k.bounds)) {
 			c := Check{Metric: name, Kind: k.kind, Bound: k.bounds[name]}
 			c.Value, c.Measured = cur[name]
 			c.Baseline, c.HasBaseline = base[name]
@@ -401,15 +402,6 @@ func failureLine(c Check) string {
 		return c.Reason
 	}
 	return fmt.Sprintf("%s %s %s: %s", c.Metric, c.Kind, num(c.Bound), c.Reason)
-}
-
-func sortedKeys(m map[string]float64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // unwrapPath drops the *fs.PathError wrapper, whose message repeats the

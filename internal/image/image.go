@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -501,12 +500,3 @@ func annotations(cfg Config, tag name.Tag, card *model.Card, cardBytes []byte, c
 
 // hostPlatform is this machine's platform, for the smoke test.
 func hostPlatform() string { return runtime.GOOS + "/" + runtime.GOARCH }
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

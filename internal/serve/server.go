@@ -196,7 +196,7 @@ func (s *Server) routes() http.Handler {
 	handle("/v2/models/{name}/versions/{version}/ready", routeModelRdy, "GET", false, s.modelReady)
 	handle("/v2", routeServer, "GET", false, s.serverMetadata)
 	handle("/v2/health/live", routeLive, "GET", false, s.live)
-	handle("/v2/health/ready", routeReady, "GET", false, s.readyV2)
+	handle("/v2/health/ready", routeReady, "GET", false, s.readyz)
 	handle("/healthz", routeHealthz, "GET", false, s.live)
 	handle("/readyz", routeReadyz, "GET", false, s.readyz)
 	prom := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
@@ -336,10 +336,6 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ *work) int {
 		return writeJSON(w, http.StatusServiceUnavailable, []byte(`{"ready":false,"reason":"draining"}`+"\n"))
 	}
 	return writeJSON(w, http.StatusOK, []byte(`{"ready":true}`+"\n"))
-}
-
-func (s *Server) readyV2(w http.ResponseWriter, r *http.Request, wk *work) int {
-	return s.readyz(w, r, wk)
 }
 
 // predict answers POST /predict.
