@@ -302,13 +302,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 // build assembles one image per platform and, for several, the index.
 func build(ctx context.Context, cfg Config, tag name.Tag) (*built, error) {
-	card, err := model.ReadCard(cfg.ModelDir)
+	m, err := model.Load(cfg.ModelDir) // the card, and weights that load
 	if err != nil {
 		return nil, err
 	}
-	if _, err := model.Load(cfg.ModelDir); err != nil {
-		return nil, err
-	}
+	card := m.Card
 	cardBytes, err := os.ReadFile(filepath.Join(cfg.ModelDir, model.CardFile))
 	if err != nil {
 		return nil, err
