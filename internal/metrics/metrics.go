@@ -15,6 +15,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/mlship/mlship/internal/model"
 )
 
 // Values maps metric names (see Names) to their values.
@@ -97,8 +99,8 @@ func HigherIsBetter(name string) bool {
 }
 
 // Binary computes the binary classification metrics of true labels y (0 or
-// 1) and predicted probabilities p1 of class 1. A row is predicted as class 1
-// when p1 >= 0.5. The confusion matrix is indexed [true][predicted]. roc_auc
+// 1) and predicted probabilities p1 of class 1. A row is predicted as
+// model.BinaryClass(p1) (class 1 when p1 >= 0.5). The confusion matrix is indexed [true][predicted]. roc_auc
 // is left out when y holds a single class (it is undefined there); every
 // metric is left out when y is empty. It panics when the lengths differ or a
 // label is not 0 or 1.
@@ -116,11 +118,7 @@ func Binary(y []int, p1 []float64) (Values, [][]int) {
 		if t != 0 && t != 1 {
 			panic(fmt.Sprintf("metrics.Binary: label %d at row %d is not 0 or 1", t, i))
 		}
-		pred := 0
-		if p1[i] >= 0.5 {
-			pred = 1
-		}
-		cm[t][pred]++
+		cm[t][model.BinaryClass(p1[i])]++
 		// Like sklearn: clip both columns, renormalize the row.
 		q1, q0 := clip(p1[i]), clip(1-p1[i])
 		q := q0
@@ -144,7 +142,7 @@ func Binary(y []int, p1 []float64) (Values, [][]int) {
 
 // Multiclass computes the multiclass metrics of true class indices y and
 // per-row class probabilities probs (each row of the same length K; the
-// predicted class is the first index of the largest probability). The
+// predicted class is model.Argmax, the first index of the largest probability). The
 // confusion matrix is K x K, indexed [true][predicted]. Every metric is left
 // out when y is empty. It panics when the lengths differ, rows are ragged or
 // a label is outside 0..K-1.
@@ -170,15 +168,11 @@ func Multiclass(y []int, probs [][]float64) (Values, [][]int) {
 		if t < 0 || t >= k {
 			panic(fmt.Sprintf("metrics.Multiclass: label %d at row %d is outside 0..%d", t, i, k-1))
 		}
-		pred := 0
 		sum := 0.0
-		for j, p := range row {
-			if p > row[pred] {
-				pred = j
-			}
+		for _, p := range row {
 			sum += clip(p)
 		}
-		cm[t][pred]++
+		cm[t][model.Argmax(row)]++
 		loss -= math.Log(clip(row[t]) / sum)
 	}
 	n := float64(len(y))

@@ -298,7 +298,7 @@ func (m *Model) PredictRow(raw []float64, s *Scratch) []float64 {
 
 // Prediction holds the outputs for a batch of rows.
 type Prediction struct {
-	Class []int       // classification: predicted class index
+	Class []int       // classification: predicted class index (BinaryClass or Argmax)
 	Probs [][]float64 // classification: per-class probabilities (binary: [1-p, p])
 	Value []float64   // regression: predicted value
 }
@@ -316,23 +316,11 @@ func (m *Model) Predict(rows [][]float64) (*Prediction, error) {
 		case OutputLinear:
 			p.Value = append(p.Value, out[0])
 		case OutputSigmoid:
-			pr := []float64{1 - out[0], out[0]}
-			p.Probs = append(p.Probs, pr)
-			c := 0
-			if out[0] >= 0.5 {
-				c = 1
-			}
-			p.Class = append(p.Class, c)
+			p.Probs = append(p.Probs, []float64{1 - out[0], out[0]})
+			p.Class = append(p.Class, BinaryClass(out[0]))
 		case OutputSoftmax:
-			pr := slices.Clone(out)
-			p.Probs = append(p.Probs, pr)
-			best := 0
-			for j, v := range pr {
-				if v > pr[best] {
-					best = j
-				}
-			}
-			p.Class = append(p.Class, best)
+			p.Probs = append(p.Probs, slices.Clone(out))
+			p.Class = append(p.Class, Argmax(out))
 		}
 	}
 	return p, nil

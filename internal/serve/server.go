@@ -380,23 +380,15 @@ func (s *Server) run(wk *work, flat []float64, rows int) {
 			x.values.Observe(v)
 			continue
 		}
+		// The class rule of Predict and of the gate's metrics.
+		class := model.ClassOf(out)
 		if outs == 1 { // sigmoid: P(class 1)
 			wk.probs = append(wk.probs, 1-out[0], out[0])
 		} else {
 			wk.probs = append(wk.probs, out...)
 		}
-		p := wk.probs[len(wk.probs)-len(s.labels):]
-		best := 0
-		for j, v := range p {
-			if v > p[best] {
-				best = j
-			}
-		}
-		if outs == 1 && p[1] >= 0.5 { // the rule of the gate's metrics: class 1 at p >= 0.5
-			best = 1
-		}
-		wk.classes = append(wk.classes, best)
-		x.classCtr[best].Inc()
+		wk.classes = append(wk.classes, class)
+		x.classCtr[class].Inc()
 	}
 	x.rows.Add(float64(rows))
 }

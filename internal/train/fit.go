@@ -503,7 +503,8 @@ func fit(ctx context.Context, cfg fitConfig, d fitData) (*fitResult, error) {
 }
 
 // valLoss returns the mean loss (same loss as training) and the validation metric
-// (accuracy for classification, RMSE in scaled units for regression).
+// (accuracy for classification, with the classes of model.BinaryClass and
+// model.Argmax; RMSE in scaled units for regression).
 func valLoss(m *model.Model, output string, X [][]float64, Y []float64) (loss, metric float64) {
 	s := m.NewScratch()
 	const eps = 1e-15
@@ -515,18 +516,12 @@ func valLoss(m *model.Model, output string, X [][]float64, Y []float64) (loss, m
 		case model.OutputSigmoid:
 			p := min(max(out[0], eps), 1-eps)
 			loss -= y*math.Log(p) + (1-y)*math.Log(1-p)
-			if (p >= 0.5) == (y == 1) {
+			if model.BinaryClass(out[0]) == int(y) {
 				correct++
 			}
 		case model.OutputSoftmax:
 			loss -= math.Log(max(out[int(y)], eps))
-			best := 0
-			for j, v := range out {
-				if v > out[best] {
-					best = j
-				}
-			}
-			if best == int(y) {
+			if model.Argmax(out) == int(y) {
 				correct++
 			}
 		case model.OutputLinear:
