@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/mlship/mlship/internal/dataset"
 	"github.com/mlship/mlship/internal/model"
 )
 
@@ -37,25 +38,19 @@ const (
 	R2        = "r2"
 )
 
-// Task names accepted by Names; they match dataset.Task.
-const (
-	taskBinary     = "binary"
-	taskMulticlass = "multiclass"
-	taskRegression = "regression"
-)
-
 // probEps is the probability clipping bound of log_loss.
 const probEps = 1e-15
 
-// Names returns the metric keys reported for a task ("binary", "multiclass"
-// or "regression") in their canonical order, or nil for an unknown task.
+// Names returns the metric keys reported for a task (a dataset.Task name:
+// "binary", "multiclass" or "regression") in their canonical order, or nil for
+// an unknown task.
 func Names(task string) []string {
-	switch task {
-	case taskBinary:
+	switch dataset.Task(task) {
+	case dataset.Binary:
 		return []string{Accuracy, Precision, Recall, F1, ROCAUC, LogLoss}
-	case taskMulticlass:
+	case dataset.Multiclass:
 		return []string{Accuracy, MacroF1, LogLoss}
-	case taskRegression:
+	case dataset.Regression:
 		return []string{MSE, RMSE, MAE, R2}
 	}
 	return nil
@@ -65,8 +60,8 @@ func Names(task string) []string {
 // binary, multiclass and regression.
 func canonical() []string {
 	var out []string
-	for _, task := range []string{taskBinary, taskMulticlass, taskRegression} {
-		for _, n := range Names(task) {
+	for _, task := range []dataset.Task{dataset.Binary, dataset.Multiclass, dataset.Regression} {
+		for _, n := range Names(string(task)) {
 			if !slices.Contains(out, n) {
 				out = append(out, n)
 			}

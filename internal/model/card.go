@@ -29,7 +29,7 @@ const (
 type Card struct {
 	Format   string   `json:"format"`
 	Name     string   `json:"name"`
-	Task     string   `json:"task"`     // binary, multiclass or regression
+	Task     string   `json:"task"`     // a dataset.Task: binary, multiclass or regression
 	Features []string `json:"features"` // input order
 	Target   string   `json:"target"`
 	// Binarize is the rule that made a binary target, e.g. ">0"; empty when none.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/mlship/mlship/internal/dataset"
 )
 
 // Model is a loaded model directory: its card and weights, ready to predict in pure
@@ -122,7 +124,7 @@ func New(card *Card, tensors map[string]Tensor) (*Model, error) {
 		in = out
 		i += 2
 	}
-	if card.Task == "regression" && card.TargetScale == nil {
+	if dataset.Task(card.Task) == dataset.Regression && card.TargetScale == nil {
 		return nil, fmt.Errorf("card: a regression model needs target_scale")
 	}
 	return m, nil
