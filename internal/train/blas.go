@@ -1,6 +1,8 @@
 package train
 
 import (
+	"sync"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
@@ -12,7 +14,14 @@ import (
 // products take a direct loop instead; all others go to gonum unchanged.
 type thinBLAS struct{ gonum.Implementation }
 
-func init() { G.Use(thinBLAS{}) }
+var thinBLASOnce sync.Once
+
+// useThinBLAS makes gorgonia (and gorgonia.org/tensor) use thinBLAS, once per
+// process. newNet calls it before it builds a graph, so every path that trains
+// (fit, the tests, the benchmarks) has it, while importing the package changes no
+// global state: gorgonia.Use sets a process-wide BLAS, which a program that only
+// imports train (for its Config, say) should not have swapped under it.
+func useThinBLAS() { thinBLASOnce.Do(func() { G.Use(thinBLAS{}) }) }
 
 func (t thinBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	if m != 1 && n != 1 && k != 1 {

@@ -2,11 +2,15 @@ package train
 
 import (
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+	G "gorgonia.org/gorgonia"
 )
 
 // TestThinDgemmMatchesGonum compares the thin-product path with gonum's Dgemm
@@ -46,4 +50,25 @@ func TestThinDgemmMatchesGonum(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestThinBLASOnlyWhenTraining checks, in a fresh process of this test binary, that
+// importing the package leaves gorgonia's BLAS alone and that building a network
+// switches it to thinBLAS.
+func TestThinBLASOnlyWhenTraining(t *testing.T) {
+	const child = "MLSHIP_TRAIN_BLAS_CHILD"
+	if os.Getenv(child) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestThinBLASOnlyWhenTraining$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), child+"=1")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return
+	}
+	_, thin := G.WhichBLAS().(thinBLAS)
+	require.False(t, thin, "gorgonia uses thinBLAS before any network was built")
+	n, err := newNet(fitConfig{Net: testNets[0].net, BatchSize: 2}, initParams(testNets[0].net, 1), false)
+	require.NoError(t, err)
+	n.vm.Close()
+	_, thin = G.WhichBLAS().(thinBLAS)
+	require.True(t, thin, "newNet did not switch gorgonia to thinBLAS")
 }

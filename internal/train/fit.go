@@ -107,7 +107,10 @@ func activate(n *G.Node, name string) (*G.Node, error) {
 	return nil, fmt.Errorf("unknown activation %q", name)
 }
 
+// newNet builds and compiles the graph. It is the only place a graph is built, so it
+// first switches gorgonia to thinBLAS (useThinBLAS).
 func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
+	useThinBLAS()
 	n := &net{cfg: cfg, g: G.NewGraph(), specs: cfg.Net.Params(), convIdx: map[int]bool{}}
 	B := cfg.BatchSize
 	spec := cfg.Net
