@@ -343,6 +343,7 @@ type rewinder struct {
 
 // newRewinder reaches into gorgonia's tape machine (v0.9.18 layout: fields pc,
 // cpumem, and the register map from LocMap) by reflection, or returns nil when the layout differs.
+// TestGorgoniaPinned fails when gorgonia moves off v0.9.18, so that this is reviewed.
 func newRewinder(vm G.VM) *rewinder {
 	v := reflect.ValueOf(vm)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
