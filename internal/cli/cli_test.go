@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlship/mlship/internal/dataset"
 	"github.com/mlship/mlship/internal/version"
 )
 
@@ -121,12 +122,12 @@ func TestTrainInputErrors(t *testing.T) {
 			name:  "no target given",
 			files: map[string]string{"d.csv": smallCSV(20)},
 			args:  []string{"--data", "{dir}/d.csv"},
-			want:  `no target column (--target)`,
+			want:  `--target is required (the column to predict)`,
 		},
 		{
 			name: "no data given",
 			args: []string{"--target", "target"},
-			want: `no data file (--data)`,
+			want: `--data is required (the training CSV)`,
 		},
 		{
 			name:  "feature that does not exist",
@@ -211,7 +212,7 @@ func TestTrainInputErrors(t *testing.T) {
 		{
 			name: "bad --task",
 			args: []string{"--data", heartCSV, "--target", "target", "--task", "classify"},
-			want: `unknown task "classify" (want binary, multiclass, regression or auto)`,
+			want: `--task: "classify" is not one of binary, multiclass, regression, auto`,
 		},
 		{
 			name: "--task binary on a 5-class target",
@@ -219,69 +220,69 @@ func TestTrainInputErrors(t *testing.T) {
 			want: `reading dataset "` + heartCSV + `": column "target": binary task needs exactly 2 distinct target values, have 5 (0, 1, 2, 3, 4); set binarize to split them`,
 		},
 		{
-			name: "bad --image",
-			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--image", "8x8", "--conv", "4x3"},
-			want: `image "8x8": want CHANNELSxHEIGHTxWIDTH, e.g. 1x8x8`,
+			name: "bad --input-shape",
+			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--input-shape", "8x8", "--conv", "4x3"},
+			want: `--input-shape: "8x8" is not CHANNELSxHEIGHTxWIDTH, e.g. 1x8x8`,
 		},
 		{
-			name: "--image with a zero",
-			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--image", "1x0x8", "--conv", "4x3"},
-			want: `image "1x0x8": want CHANNELSxHEIGHTxWIDTH with positive integers`,
+			name: "--input-shape with a zero",
+			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--input-shape", "1x0x8", "--conv", "4x3"},
+			want: `--input-shape: "1x0x8" is not CHANNELSxHEIGHTxWIDTH with positive integers`,
 		},
 		{
 			name: "bad --conv",
-			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--image", "1x8x8", "--conv", "3"},
-			want: `conv "3": want FILTERSxKERNEL[pPOOL], e.g. 16x3p2`,
+			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--input-shape", "1x8x8", "--conv", "3"},
+			want: `--conv: "3" is not FILTERSxKERNEL[pPOOL], e.g. 16x3p2`,
 		},
 		{
 			name: "--conv with pool 0",
-			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--image", "1x8x8", "--conv", "4x3p0"},
-			want: `conv "4x3p0": want FILTERSxKERNEL[pPOOL], e.g. 16x3p2`,
+			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--input-shape", "1x8x8", "--conv", "4x3p0"},
+			want: `--conv: "4x3p0" is not FILTERSxKERNEL[pPOOL], e.g. 16x3p2`,
 		},
 		{
-			name: "--image on an mlp",
-			args: []string{"--data", digitsCSV, "--target", "label", "--image", "1x8x8"},
-			want: `an mlp takes no image or conv settings (use --kind cnn)`,
+			name: "--input-shape on an mlp",
+			args: []string{"--data", digitsCSV, "--target", "label", "--input-shape", "1x8x8"},
+			want: `--input-shape is for a cnn only (set --kind to cnn)`,
 		},
 		{
 			name: "cnn without image and conv",
 			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn"},
-			want: `a cnn needs the image shape (--image CxHxW); a cnn needs at least one conv layer (--conv FILTERSxKERNEL[pPOOL])`,
+			want: `--input-shape is required for a cnn (CHANNELSxHEIGHTxWIDTH); --conv is required for a cnn: at least one block FILTERSxKERNEL[pPOOL]`,
 		},
 		{
 			name: "image that does not match the features",
-			args: []string{"--data", heartCSV, "--target", "target", "--binarize", ">0", "--kind", "cnn", "--image", "1x2x2", "--conv", "2x1"},
+			args: []string{"--data", heartCSV, "--target", "target", "--binarize", ">0", "--kind", "cnn", "--input-shape", "1x2x2", "--conv", "2x1"},
 			want: `model for "` + heartCSV + `": network: image 1x2x2 has 4 values but the data has 13 features`,
 		},
 		{
 			name: "even kernel",
-			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--image", "1x8x8", "--conv", "4x8"},
+			args: []string{"--data", digitsCSV, "--target", "label", "--kind", "cnn", "--input-shape", "1x8x8", "--conv", "4x8"},
 			want: `model for "` + digitsCSV + `": network: conv layer 1: kernel must be odd and positive, got 8`,
 		},
 		{
 			name: "unknown --kind",
 			args: []string{"--data", heartCSV, "--target", "target", "--kind", "rnn"},
-			want: `unknown model kind "rnn" (want mlp or cnn)`,
+			want: `--kind: "rnn" is not one of mlp, cnn`,
 		},
 		{
 			name: "negative --epochs",
 			args: []string{"--data", heartCSV, "--target", "target", "--epochs", "-1"},
-			want: `epochs must be at least 1, got -1`,
+			want: `--epochs must be at least 1, got -1`,
 		},
 		{
 			name: "zero --epochs",
 			args: []string{"--data", heartCSV, "--target", "target", "--epochs", "0"},
-			want: `epochs must be at least 1, got 0`,
+			want: `--epochs must be at least 1, got 0`,
 		},
 		{
 			name: "non-integer --epochs",
 			args: []string{"--data", heartCSV, "--target", "target", "--epochs", "many"},
-			want: `invalid argument "many" for "--epochs" flag: strconv.ParseInt: parsing "many": invalid syntax`,
+			want: `--epochs: "many" is not an integer`,
 		},
 		{
 			name: "several config errors on one line",
 			args: []string{"--data", heartCSV, "--target", "target", "--batch-size", "0", "--test-size", "1.5", "--hidden", "8,-1"},
-			want: `hidden layer sizes must be positive, got -1; batch size must be at least 1, got 0; test fraction must be between 0 and 1, got 1.5`,
+			want: `--hidden sizes must be positive, got -1; --batch-size must be at least 1, got 0; --test-size must be between 0 and 1, got 1.5`,
 		},
 		{
 			name: "test split so large the validation set is empty",
@@ -302,19 +303,19 @@ func TestTrainInputErrors(t *testing.T) {
 			name:  "unknown key in mlship.yaml names the line",
 			files: map[string]string{"mlship.yaml": "data: " + heartCSV + "\ntarget: target\ntrain:\n  epochs: 3\n  epoch: 2\n"},
 			args:  []string{"--config", "{dir}/mlship.yaml"},
-			want:  `reading config "{dir}/mlship.yaml": line 5: field epoch not found in type config.Train`,
+			want:  `{dir}/mlship.yaml:5: unknown key "train.epoch" (did you mean "train.epochs"?)`,
 		},
 		{
 			name:  "unknown top-level key in mlship.yaml",
 			files: map[string]string{"mlship.yaml": "data: " + heartCSV + "\ntargte: target\n"},
 			args:  []string{"--config", "{dir}"},
-			want:  `reading config "{dir}/mlship.yaml": line 2: field targte not found in type config.File`,
+			want:  `{dir}/mlship.yaml:2: unknown key "targte" (did you mean "target"?)`,
 		},
 		{
-			name:         "wrong type in mlship.yaml names the line",
-			files:        map[string]string{"mlship.yaml": "data: x.csv\ntarget: target\ntrain:\n  epochs: many\n"},
-			args:         []string{"--config", "{dir}/mlship.yaml"},
-			wantContains: []string{`reading config "{dir}/mlship.yaml": `, "line 4", "many"},
+			name:  "wrong type in mlship.yaml names the line",
+			files: map[string]string{"mlship.yaml": "data: x.csv\ntarget: target\ntrain:\n  epochs: many\n"},
+			args:  []string{"--config", "{dir}/mlship.yaml"},
+			want:  `{dir}/mlship.yaml:4: train.epochs: "many" is not an integer`,
 		},
 		{
 			name:         "invalid YAML",
@@ -552,7 +553,7 @@ func TestTrainText(t *testing.T) {
 	assert.Equal(t, []string{"model/", "model/metrics.json", "model/model.json", "model/model.safetensors"}, tree(t, dir))
 	card := readCard(t, out)
 	assert.Equal(t, "heart", card.Name, "the default name is the data file's base name")
-	assert.Equal(t, "binary", card.Task)
+	assert.Equal(t, dataset.Task("binary"), card.Task)
 	assert.Equal(t, ">0", card.Binarize)
 	assert.Equal(t, 3, card.Training.MaxEpochs)
 	assert.Equal(t, readMetrics(t, out), card.Metrics)

@@ -109,12 +109,17 @@ func TestCommentGitLab(t *testing.T) {
 	gl := commenttest.NewGitLab(t)
 	setEnv(t, gl.Env("acme/models", 3))
 	metricsFile := filepath.Join(dir, "metrics.txt")
+	dotenv := filepath.Join(dir, "comment.env")
 	for i := 0; i < 2; i++ {
-		r := mlship(t, "comment", "--model", model, "--metrics-file", metricsFile)
+		r := mlship(t, "--dotenv", dotenv, "comment", "--model", model, "--metrics-file", metricsFile)
 		require.Equal(t, 0, r.code, r.stderr)
 	}
 	notes := gl.Notes("acme/models", 3)
 	require.Len(t, notes, 1)
+	// The note's URL reaches later jobs through the dotenv report (both runs append).
+	envFile, err := os.ReadFile(dotenv)
+	require.NoError(t, err)
+	assert.Regexp(t, `^COMMENT_URL=http://\S+#note_\d+\nCOMMENT_URL=http://\S+#note_\d+\n$`, string(envFile))
 	assert.True(t, strings.HasPrefix(notes[0].Body, "<!-- mlship:heart -->\n"))
 	m, err := os.ReadFile(metricsFile)
 	require.NoError(t, err)
@@ -160,15 +165,49 @@ func TestOutputs(t *testing.T) {
 	model := trainHeart(t, filepath.Join(dir, "m"))
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
-	assert.Contains(t, string(b), "model-dir<<_GitHubActionsFileCommandDelimeter_\n"+model+"\n")
-	assert.Contains(t, string(b), "task<<_GitHubActionsFileCommandDelimeter_\nbinary\n")
+	outs := parseGitHubOutput(t, string(b))
+	assert.Equal(t, model, outs["model-dir"])
+	assert.Equal(t, "binary", outs["task"])
+	assert.Contains(t, outs["metrics"], `"accuracy":`)
+
+	// --dotenv writes the file wherever the job runs, a terminal too.
+	setEnv(t, nil)
+	termEnv := filepath.Join(dir, "term.env")
+	r := mlship(t, "--dotenv", termEnv, "evaluate-gate", "--model", model, "--min", "accuracy=0.5")
+	require.Equal(t, 0, r.code, r.stderr)
+	b, err = os.ReadFile(termEnv)
+	require.NoError(t, err)
+	assert.Equal(t, "PASSED=true\nREASON=1 check passed\n", string(b))
 
 	setEnv(t, map[string]string{"GITLAB_CI": "true"})
 	dotenv := filepath.Join(dir, "gate.env")
-	r := mlship(t, "evaluate-gate", "--model", model, "--min", "accuracy=0.99", "--dotenv", dotenv)
+	r = mlship(t, "evaluate-gate", "--model", model, "--min", "accuracy=0.99", "--dotenv", dotenv)
 	assert.Equal(t, 1, r.code)
 	b, err = os.ReadFile(dotenv)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "PASSED=false\n")
 	assert.Contains(t, string(b), "REASON=accuracy ")
+}
+
+// parseGitHubOutput reads $GITHUB_OUTPUT the way the runner does
+// (name<<DELIMITER, value lines, DELIMITER), failing on a reused delimiter.
+func parseGitHubOutput(t *testing.T, s string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	seen := map[string]bool{}
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		name, delim, ok := strings.Cut(lines[i], "<<")
+		require.True(t, ok, "line %q is not name<<delimiter", lines[i])
+		require.Regexp(t, "^ghadelimiter_[0-9a-f]{32}$", delim)
+		require.False(t, seen[delim], "delimiter %q used twice", delim)
+		seen[delim] = true
+		var val []string
+		for i++; i < len(lines) && lines[i] != delim; i++ {
+			val = append(val, lines[i])
+		}
+		require.Less(t, i, len(lines), "no closing delimiter for %s", name)
+		out[name] = strings.Join(val, "\n")
+	}
+	return out
 }

@@ -32,7 +32,7 @@ func TestKubectlDeployRender(t *testing.T) {
 
 	r = mlship(t, "kubectl-deploy", "--image", imgGood, "--render")
 	assert.Equal(t, 2, r.code)
-	assert.Contains(t, errLine(t, r.stderr), "no name (--name) for the generated Deployment and Service")
+	assert.Contains(t, errLine(t, r.stderr), "--name is required for the generated Deployment and Service")
 }
 
 // TestKubectlDeployCluster deploys through the command line to the real control

@@ -111,38 +111,38 @@ func TestEvaluateGate(t *testing.T) {
 			name:    "unknown metric name lists the known ones",
 			args:    []string{"--model", "{dir}/model", "--min", "acc=0.5"},
 			code:    2,
-			wantErr: `min: unknown metric "acc" (known: ` + knownMetrics + `)`,
+			wantErr: `--min names an unknown metric "acc" (known: ` + knownMetrics + `)`,
 		},
 		{
 			name: "several config errors on one line",
 			args: []string{"--model", "{dir}/model", "--min", "accuracy=0.9", "--max", "accuracy=0.5", "--max-drop", "f1=-1", "--max", "bogus=1"},
 			code: 2,
-			wantErr: `max: unknown metric "bogus" (known: ` + knownMetrics + `); max-drop: f1 is -1, want 0 or more; ` +
-				`accuracy: min 0.9 is above max 0.5`,
+			wantErr: `--max names an unknown metric "bogus" (known: ` + knownMetrics + `); --max-drop f1 is -1, want 0 or more; ` +
+				`--min accuracy 0.9 is above --max 0.5`,
 		},
 		{
 			name:    "--min without a value",
 			args:    []string{"--model", "{dir}/model", "--min", "accuracy"},
 			code:    2,
-			wantErr: `invalid argument "accuracy" for "--min" flag: "accuracy" is not metric=value`,
+			wantErr: `--min: "accuracy" is not metric=value`,
 		},
 		{
 			name:    "--min with a non-number",
 			args:    []string{"--model", "{dir}/model", "--min", "accuracy=high"},
 			code:    2,
-			wantErr: `invalid argument "accuracy=high" for "--min" flag: "accuracy=high": "high" is not a number`,
+			wantErr: `--min: "accuracy=high": "high" is not a number`,
 		},
 		{
 			name:    "--min with NaN",
 			args:    []string{"--model", "{dir}/model", "--min", "accuracy=NaN"},
 			code:    2,
-			wantErr: `invalid argument "accuracy=NaN" for "--min" flag: "accuracy=NaN": "NaN" is not a number`,
+			wantErr: `--min: "accuracy=NaN": "NaN" is not a number`,
 		},
 		{
 			name:    "no --model",
 			args:    []string{"--min", "accuracy=0.5"},
 			code:    2,
-			wantErr: "no model directory (--model)",
+			wantErr: "--model is required (the model directory)",
 		},
 		{
 			name:    "positional argument",
@@ -477,15 +477,15 @@ func TestEvaluateGateConfigErrors(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "mlship.yaml"), "train:\n  out: model\ngate:\n  min: {accuracy: 0.5}\n  minimum: {f1: 0.5}\n")
 	r := mlship(t, "evaluate-gate", "--config", dir)
 	assert.Equal(t, 2, r.code)
-	assert.Equal(t, `reading config "`+filepath.Join(dir, "mlship.yaml")+`": line 5: field minimum not found in type config.Gate`, errLine(t, r.stderr))
+	assert.Equal(t, filepath.Join(dir, "mlship.yaml")+`:5: unknown key "gate.minimum" (gate takes allow_missing_baseline, allow_unmeasured, baseline, baseline_image, data, insecure, junit, max, max_drop, max_drop_rel, min)`, errLine(t, r.stderr))
 
 	writeFile(t, filepath.Join(dir, "mlship.yaml"), "train:\n  out: model\ngate:\n  min: {acc: 0.5}\n")
 	r = mlship(t, "evaluate-gate", "--config", dir)
 	assert.Equal(t, 2, r.code)
-	assert.Equal(t, `min: unknown metric "acc" (known: `+knownMetrics+`)`, errLine(t, r.stderr))
+	assert.Equal(t, filepath.Join(dir, "mlship.yaml")+`:4: gate.min names an unknown metric "acc" (known: `+knownMetrics+`)`, errLine(t, r.stderr))
 
 	writeFile(t, filepath.Join(dir, "mlship.yaml"), "gate:\n  min: {accuracy: 0.5}\n")
 	r = mlship(t, "evaluate-gate", "--config", dir)
 	assert.Equal(t, 2, r.code)
-	assert.Equal(t, "no model directory (--model)", errLine(t, r.stderr))
+	assert.Equal(t, "--model (or train.out in "+filepath.Join(dir, "mlship.yaml")+") is required (the model directory)", errLine(t, r.stderr))
 }

@@ -96,9 +96,9 @@ func TestBuildPushImageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no image", []string{"--model", model, "--push"}, "no image reference (--image REPO[:TAG])"},
-		{"nothing to do", []string{"--model", model, "--image", "r.example.com/x:v1"}, "nothing to do: give --push, --oci-layout DIR or --tarball FILE"},
-		{"bad server-bin", []string{"--model", model, "--image", "x:v1", "--push", "--server-bin", "linux/amd64"}, "--server-bin \"linux/amd64\": want PLATFORM=PATH"},
+		{"no image", []string{"--model", model, "--push"}, "--image is required (REPO[:TAG])"},
+		{"nothing to do", []string{"--model", model, "--image", "r.example.com/x:v1"}, "--push is not set and neither is --oci-layout or --tarball: nothing to do"},
+		{"bad server-bin", []string{"--model", model, "--image", "x:v1", "--push", "--server-bin", "linux/amd64"}, "--server-bin: \"linux/amd64\" is not KEY=VALUE"},
 		{"no model", []string{"--model", filepath.Join(dir, "none"), "--image", "x:v1", "--oci-layout", filepath.Join(dir, "l")}, "no such directory"},
 		{"no embedded server", []string{"--model", model, "--image", "x:v1", "--oci-layout", filepath.Join(dir, "l"), "--platform", "linux/s390x"}, "no embedded mlship-serve for linux/s390x"},
 	}

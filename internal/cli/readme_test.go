@@ -2,33 +2,55 @@ package cli
 
 import (
 	"io"
-	"os"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+
+	"github.com/mlship/mlship/internal/spec"
 )
 
-// TestReadmeDocumentsEveryFlag keeps the README's command reference complete: every
-// flag of every command must appear in it as `--name`.
-func TestReadmeDocumentsEveryFlag(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	require.NoError(t, err)
-	readme := string(b)
+// TestFlagsComeFromTheSpec: every flag of every step command is an input or an
+// option of its step in the spec (the README's tables are generated from the
+// spec, see internal/gen), and every input that is not a secret or an argument
+// is a flag.
+func TestFlagsComeFromTheSpec(t *testing.T) {
 	root := newRoot(io.Discard, io.Discard)
-	for _, cmd := range root.Commands() {
-		if cmd.Hidden || cmd.Name() == "help" || cmd.Name() == "completion" {
+	for _, step := range spec.Steps() {
+		cmd, _, err := root.Find([]string{step.Name})
+		if !assert.NoError(t, err, step.Name) {
 			continue
 		}
-		assert.True(t, strings.Contains(readme, "mlship "+cmd.Name()), "command %s is not in the README", cmd.Name())
-		cmd.Flags().VisitAll(func(f *pflag.Flag) {
-			if f.Name == "help" {
-				return
+		allowed := map[string]bool{"help": true}
+		var want []string
+		for _, in := range step.Inputs {
+			for _, a := range in.Deprecated {
+				if a.Flag != "" {
+					allowed[a.Flag] = true
+					assert.True(t, cmd.Flags().Lookup(a.Flag).Hidden, "old flag --%s is hidden", a.Flag)
+				}
 			}
-			assert.True(t, strings.Contains(readme, "`--"+f.Name+"`") || strings.Contains(readme, "`--"+f.Name+" "),
-				"flag --%s of %s is not documented in README.md", f.Name, cmd.Name())
+			if in.Secret || in.Positional {
+				assert.Nil(t, cmd.Flags().Lookup(in.Name), "%s: %s is not a flag", step.Name, in.Name)
+				continue
+			}
+			want = append(want, in.Name)
+			allowed[in.Name] = true
+		}
+		for _, o := range step.Options {
+			want = append(want, o.Name)
+			allowed[o.Name] = true
+		}
+		var got []string
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			assert.True(t, allowed[f.Name], "flag --%s of %s is not in the spec", f.Name, step.Name)
+			if !f.Hidden && f.Name != "help" {
+				got = append(got, f.Name)
+			}
 		})
+		slices.Sort(want)
+		slices.Sort(got)
+		assert.Equal(t, want, got, step.Name)
 	}
 }

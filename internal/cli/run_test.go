@@ -125,13 +125,13 @@ func TestRunErrors(t *testing.T) {
 				runProject(t, proj, "gate:\n  min: {accuracy: 0.5}\n  mni: {f1: 0.5}\n")
 			},
 			args: []string{"{dir}/proj"},
-			want: `reading config "{dir}/proj/mlship.yaml": line 10: field mni not found in type config.Gate`,
+			want: `{dir}/proj/mlship.yaml:10: unknown key "gate.mni" (did you mean "gate.max"?)`,
 		},
 		{
 			name:  "unknown metric in the gate section",
 			setup: func(t *testing.T, proj string) { runProject(t, proj, "gate:\n  min: {acc: 0.5}\n") },
 			args:  []string{"{dir}/proj"},
-			want:  `min: unknown metric "acc" (known: ` + knownMetrics + `)`,
+			want:  `{dir}/proj/mlship.yaml:9: gate.min names an unknown metric "acc" (known: ` + knownMetrics + `)`,
 		},
 		{
 			name: "bad data",
