@@ -117,6 +117,15 @@ func (e *apiError) Error() string {
 
 func (e *apiError) Unwrap() error { return e.err }
 
+// ExitCode is 3 for what retrying may fix (5xx, 429, rate limits, the
+// network) once the retries are spent, else 2 (the request was refused).
+func (e *apiError) ExitCode() int {
+	if e.retryable || e.err != nil {
+		return 3
+	}
+	return 2
+}
+
 // call sends method to target (a path relative to the API root, or an
 // absolute URL on the API's host from a Link header) with in as a JSON body,
 // and decodes a 2xx answer into out. Idempotent requests are retried;

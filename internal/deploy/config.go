@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/mlship/mlship/internal/fault"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
@@ -25,36 +26,39 @@ const FieldManager = "mlship"
 // Config is what kubectl-deploy needs.
 type Config struct {
 	// Image is the image to run, best by digest (REPO@sha256:...).
-	Image string
+	Image string `mlship:"image"`
 	// Name of the Deployment and Service (generated manifests) and of the
 	// app.kubernetes.io/name label.
-	Name string
+	Name string `mlship:"name"`
 	// Namespace for namespaced objects that name none (default "default").
-	Namespace string
+	Namespace string `mlship:"namespace"`
 	// Replicas of the generated Deployment (default 2).
-	Replicas int32
+	Replicas int32 `mlship:"replicas"`
 	// Manifests are files or directories of YAML (or JSON) objects to apply
 	// instead of the generated ones; the image of Container is replaced.
-	Manifests []string
+	Manifests []string `mlship:"manifests"`
 	// Container whose image is replaced in the manifests (default: every
 	// container whose image has the same repository as Image).
-	Container string
+	Container string `mlship:"container"`
 	// ModelDir, when set, adds the model's metrics, data hash and git sha to the
 	// generated objects' annotations.
-	ModelDir string
+	ModelDir string `mlship:"model"`
 	// Timeout bounds the rollout wait (default 5m).
-	Timeout time.Duration
+	Timeout time.Duration `mlship:"timeout"`
 	// ProgressDeadline is the generated Deployment's progressDeadlineSeconds (default 600).
-	ProgressDeadline int32
+	ProgressDeadline int32 `mlship:"progress-deadline"`
 	// CPU and memory requests and limits of the generated container.
-	CPURequest, CPULimit, MemoryRequest, MemoryLimit string
+	CPURequest    string `mlship:"cpu-request"`
+	CPULimit      string `mlship:"cpu-limit"`
+	MemoryRequest string `mlship:"memory-request"`
+	MemoryLimit   string `mlship:"memory-limit"`
 	// DryRun applies with server-side dry run and reports the diff against the
 	// live objects; nothing changes.
-	DryRun bool
+	DryRun bool `mlship:"dry-run"`
 	// Render only prints the manifests; no cluster is contacted.
-	Render bool
+	Render bool `mlship:"render"`
 	// NoRollback leaves a failed rollout as it is.
-	NoRollback bool
+	NoRollback bool `mlship:"no-rollback"`
 	// Kube says how to reach the cluster.
 	Kube KubeconfigSource
 	// Out receives the rendered manifests (Render) and the diff (DryRun).
@@ -71,83 +75,88 @@ type Config struct {
 // (a service account), else ~/.kube/config.
 type KubeconfigSource struct {
 	Data      []byte
-	Path      string
-	Context   string
+	Path      string `mlship:"kubeconfig"`
+	Context   string `mlship:"context"`
 	InCluster bool
 }
 
-// Defaults.
-const (
-	DefaultReplicas         = 2
-	DefaultTimeout          = 5 * time.Minute
-	DefaultProgressDeadline = 600
-)
+// DefaultConfig is what the generated objects get when nothing else is said.
+func DefaultConfig() Config {
+	return Config{
+		Namespace: "default", Replicas: 2, Timeout: 5 * time.Minute, ProgressDeadline: 600,
+		CPURequest: "100m", CPULimit: "1", MemoryRequest: "128Mi", MemoryLimit: "512Mi",
+	}
+}
 
+// setDefaults fills what a caller that did not start from DefaultConfig left
+// empty (zero replicas stay zero only with manifests, which set their own).
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.Namespace == "" {
-		c.Namespace = "default"
+		c.Namespace = d.Namespace
 	}
 	if c.Replicas == 0 && len(c.Manifests) == 0 {
-		c.Replicas = DefaultReplicas
+		c.Replicas = d.Replicas
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
+		c.Timeout = d.Timeout
 	}
 	if c.ProgressDeadline == 0 {
-		c.ProgressDeadline = DefaultProgressDeadline
+		c.ProgressDeadline = d.ProgressDeadline
 	}
-	def := func(p *string, v string) {
-		if *p == "" {
-			*p = v
+	for _, p := range []struct {
+		dst *string
+		v   string
+	}{
+		{&c.CPURequest, d.CPURequest}, {&c.CPULimit, d.CPULimit}, {&c.MemoryRequest, d.MemoryRequest}, {&c.MemoryLimit, d.MemoryLimit},
+	} {
+		if *p.dst == "" {
+			*p.dst = p.v
 		}
 	}
-	def(&c.CPURequest, "100m")
-	def(&c.CPULimit, "1")
-	def(&c.MemoryRequest, "128Mi")
-	def(&c.MemoryLimit, "512Mi")
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
 	}
 }
 
-// Validate checks the configuration.
+// Validate checks the configuration. Its errors are *fault.FieldError keyed by
+// input name (internal/spec), joined.
 func (c Config) Validate() error {
 	c.setDefaults()
-	var errs []string
-	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	var errs []error
+	add := func(field, format string, a ...any) { errs = append(errs, fault.Field(field, format, a...)) }
 	if c.Image == "" {
-		add("no image (--image REPO@sha256:...)")
+		add("image", "is required (REPO@sha256:...)")
 	} else if _, err := name.ParseReference(c.Image); err != nil {
-		add("image %q is not an image reference: %v", c.Image, err)
+		add("image", "%q is not an image reference: %v", c.Image, err)
 	}
 	if len(c.Manifests) == 0 {
 		if c.Name == "" {
-			add("no name (--name) for the generated Deployment and Service")
+			add("name", "is required for the generated Deployment and Service")
 		} else if msgs := validation.IsDNS1035Label(c.Name); len(msgs) > 0 {
-			add("name %q: %s", c.Name, strings.Join(msgs, "; "))
+			add("name", "%q is not a valid name: %s", c.Name, strings.Join(msgs, "; "))
 		}
 	}
 	if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
-		add("namespace %q: %s", c.Namespace, strings.Join(msgs, "; "))
+		add("namespace", "%q is not a valid namespace: %s", c.Namespace, strings.Join(msgs, "; "))
 	}
 	if c.Replicas < 0 {
-		add("replicas must not be negative, got %d", c.Replicas)
+		add("replicas", "must not be negative, got %d", c.Replicas)
 	}
 	if c.Timeout < 0 {
-		add("timeout must not be negative")
+		add("timeout", "must not be negative, got %s", c.Timeout)
 	}
-	for flag, v := range map[string]string{"cpu request": c.CPURequest, "cpu limit": c.CPULimit, "memory request": c.MemoryRequest, "memory limit": c.MemoryLimit} {
-		if _, err := resource.ParseQuantity(v); err != nil {
-			add("%s %q is not a quantity", flag, v)
+	for _, q := range []struct{ field, v string }{
+		{"cpu-request", c.CPURequest}, {"cpu-limit", c.CPULimit}, {"memory-request", c.MemoryRequest}, {"memory-limit", c.MemoryLimit},
+	} {
+		if _, err := resource.ParseQuantity(q.v); err != nil {
+			add(q.field, "%q is not a quantity (like 100m, 1, 128Mi)", q.v)
 		}
 	}
 	if c.DryRun && c.Render {
-		add("give --dry-run or --render, not both")
+		add("dry-run", "and {render} cannot both be given")
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // RESTConfig resolves the source into a client configuration.

@@ -40,13 +40,13 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		{"ok", Config{Image: testImage, Name: "heart"}, ""},
-		{"no image", Config{Name: "heart"}, "no image"},
+		{"no image", Config{Name: "heart"}, "image is required"},
 		{"bad image", Config{Image: "Not An Image", Name: "heart"}, `image "Not An Image" is not an image reference`},
-		{"no name", Config{Image: testImage}, "no name (--name)"},
+		{"no name", Config{Image: testImage}, "name is required"},
 		{"bad name", Config{Image: testImage, Name: "Heart_Model"}, `name "Heart_Model"`},
 		{"manifests need no name", Config{Image: testImage, Manifests: []string{"x.yaml"}}, ""},
 		{"bad namespace", Config{Image: testImage, Name: "heart", Namespace: "NS"}, `namespace "NS"`},
-		{"bad quantity", Config{Image: testImage, Name: "heart", CPULimit: "lots"}, `cpu limit "lots" is not a quantity`},
+		{"bad quantity", Config{Image: testImage, Name: "heart", CPULimit: "lots"}, `cpu-limit "lots" is not a quantity`},
 		{"dry run and render", Config{Image: testImage, Name: "heart", DryRun: true, Render: true}, "not both"},
 	}
 	for _, tc := range tests {

@@ -33,6 +33,9 @@ type RolloutError struct {
 	Note       string // what happened about the rollback
 }
 
+// ExitCode is 1: the rollout is a check that failed.
+func (e *RolloutError) ExitCode() int { return 1 }
+
 func (e *RolloutError) Error() string {
 	msg := fmt.Sprintf("rollout of deployment %s failed: %s", e.Deployment, e.Reason)
 	if e.Note != "" {

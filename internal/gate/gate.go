@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/metrics"
 )
 
@@ -39,54 +40,61 @@ const (
 type Config struct {
 	// ModelDir is the model directory; required. Without DataPath its
 	// metrics.json holds the metrics to check.
-	ModelDir string
+	ModelDir string `mlship:"model"`
 	// DataPath, when set, is a CSV the model is evaluated on through
 	// Evaluate instead of reading metrics.json.
-	DataPath string
+	DataPath string `mlship:"data"`
 	// Min and Max are absolute bounds per metric name; a value equal to
 	// its bound passes.
-	Min, Max map[string]float64
+	Min map[string]float64 `mlship:"min"`
+	Max map[string]float64 `mlship:"max"`
 	// Baseline is a model directory containing metrics.json, or a metrics
 	// file; optional.
-	Baseline string
+	Baseline string `mlship:"baseline"`
 	// MaxDrop and MaxDropRel bound how much worse than the baseline a
 	// metric may be, in the metric's direction (for log_loss, mse, rmse
 	// and mae an increase is a drop). MaxDrop is absolute, MaxDropRel a
 	// fraction of the baseline value (0.05 = 5%).
-	MaxDrop, MaxDropRel map[string]float64
+	MaxDrop    map[string]float64 `mlship:"max-drop"`
+	MaxDropRel map[string]float64 `mlship:"max-drop-rel"`
 	// AllowUnmeasured makes a check on a metric the model does not report
 	// a skip instead of a failure.
-	AllowUnmeasured bool
+	AllowUnmeasured bool `mlship:"allow-unmeasured"`
 	// AllowMissingBaseline makes baseline checks skip when no baseline is
 	// given, the given path does not exist, or the baseline lacks the
 	// metric; otherwise those checks fail.
-	AllowMissingBaseline bool
+	AllowMissingBaseline bool `mlship:"allow-missing-baseline"`
 	// JUnitPath, when set, is where the JUnit XML report is written.
-	JUnitPath string
+	JUnitPath string `mlship:"junit"`
 	// BaselineImage names a baseline read by LoadBaseline (the image in the
 	// registry that production runs) instead of a file; LoadBaseline is injected
 	// by the CLI and returns an error wrapping fs.ErrNotExist when there is none.
-	BaselineImage string
+	BaselineImage string `mlship:"baseline-image"`
 	LoadBaseline  func(ctx context.Context) (metrics.Values, error)
 	// Evaluate computes metrics of the model in modelDir on the CSV at
 	// dataPath. It is injected by the CLI and required when DataPath is set.
 	Evaluate func(ctx context.Context, modelDir, dataPath string) (metrics.Values, error)
 }
 
-// Validate checks the configuration without touching the file system.
+// DefaultConfig has no checks: every bound is opt-in.
+func DefaultConfig() Config { return Config{} }
+
+// Validate checks the configuration without touching the file system. Its
+// errors are *fault.FieldError keyed by input name (internal/spec), joined.
 func (c Config) Validate() error {
 	var errs []error
+	add := func(field, format string, a ...any) { errs = append(errs, fault.Field(field, format, a...)) }
 	if c.ModelDir == "" {
-		errs = append(errs, errors.New("model dir is required"))
+		add("model", "is required (the model directory)")
 	}
 	if c.Baseline != "" && c.BaselineImage != "" {
-		errs = append(errs, errors.New("give a baseline file or a baseline image, not both"))
+		add("baseline", "and {baseline-image} cannot both be given")
 	}
 	if c.BaselineImage != "" && c.LoadBaseline == nil {
-		errs = append(errs, fmt.Errorf("baseline image %q is set but no loader is", c.BaselineImage))
+		add("baseline-image", "is set but no loader is (a bug in the adapter)")
 	}
 	if c.DataPath != "" && c.Evaluate == nil {
-		errs = append(errs, fmt.Errorf("data path %q is set but no evaluator is", c.DataPath))
+		add("data", "is set but no evaluator is (a bug in the adapter)")
 	}
 	for _, b := range []struct {
 		kind        string
@@ -102,17 +110,17 @@ func (c Config) Validate() error {
 			v := b.m[name]
 			switch {
 			case !metrics.Known(name):
-				errs = append(errs, fmt.Errorf("%s: unknown metric %q (known: %s)", b.kind, name, strings.Join(metrics.All(), ", ")))
+				add(b.kind, "names an unknown metric %q (known: %s)", name, strings.Join(metrics.All(), ", "))
 			case math.IsNaN(v) || math.IsInf(v, 0):
-				errs = append(errs, fmt.Errorf("%s: %s is %v, want a finite number", b.kind, name, v))
+				add(b.kind, "%s is %v, want a finite number", name, v)
 			case b.nonNegative && v < 0:
-				errs = append(errs, fmt.Errorf("%s: %s is %s, want 0 or more", b.kind, name, num(v)))
+				add(b.kind, "%s is %s, want 0 or more", name, num(v))
 			}
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Min)) {
 		if hi, ok := c.Max[name]; ok && c.Min[name] > hi {
-			errs = append(errs, fmt.Errorf("%s: min %s is above max %s", name, num(c.Min[name]), num(hi)))
+			add(KindMin, "%s %s is above {max} %s", name, num(c.Min[name]), num(hi))
 		}
 	}
 	return errors.Join(errs...)
@@ -163,6 +171,9 @@ type Result struct {
 type FailedError struct {
 	Result *Result
 }
+
+// ExitCode is 1: a check failed.
+func (e *FailedError) ExitCode() int { return 1 }
 
 func (e *FailedError) Error() string {
 	if e.Result == nil || e.Result.Reason == "" {

@@ -503,7 +503,7 @@ func TestRunInputErrors(t *testing.T) {
 		want    string
 		notExit bool // wraps fs.ErrNotExist
 	}{
-		{name: "invalid config", cfg: Config{}, want: "model dir is required"},
+		{name: "invalid config", cfg: Config{}, want: "model is required (the model directory)"},
 		{name: "missing model dir", cfg: Config{ModelDir: missing}, want: `reading model dir "` + missing + `": no such file or directory`, notExit: true},
 		{name: "model dir is a file", cfg: Config{ModelDir: file}, want: `reading model dir "` + file + `": not a directory`},
 		{name: "no metrics.json", cfg: Config{ModelDir: empty}, want: `reading model dir "` + empty + `": no metrics.json in it (train writes one; or give a data path to evaluate on)`},
@@ -540,23 +540,23 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{name: "min equal to max", cfg: Config{ModelDir: "m", Min: map[string]float64{"f1": 0.5}, Max: map[string]float64{"f1": 0.5}}},
-		{name: "no model dir", cfg: Config{}, want: "model dir is required"},
-		{name: "data path without evaluator", cfg: Config{ModelDir: "m", DataPath: "d.csv"}, want: `data path "d.csv" is set but no evaluator is`},
-		{name: "unknown min", cfg: Config{ModelDir: "m", Min: map[string]float64{"acc": 0.8}}, want: `min: unknown metric "acc" ` + known},
-		{name: "unknown max", cfg: Config{ModelDir: "m", Max: map[string]float64{"loss": 0.8}}, want: `max: unknown metric "loss" ` + known},
-		{name: "unknown max-drop", cfg: Config{ModelDir: "m", MaxDrop: map[string]float64{"AUC": 0.1}}, want: `max-drop: unknown metric "AUC" ` + known},
-		{name: "unknown max-drop-rel", cfg: Config{ModelDir: "m", MaxDropRel: map[string]float64{"": 0.1}}, want: `max-drop-rel: unknown metric "" ` + known},
-		{name: "negative max-drop", cfg: Config{ModelDir: "m", MaxDrop: map[string]float64{"accuracy": -0.01}}, want: "max-drop: accuracy is -0.01, want 0 or more"},
-		{name: "negative max-drop-rel", cfg: Config{ModelDir: "m", MaxDropRel: map[string]float64{"mae": -1}}, want: "max-drop-rel: mae is -1, want 0 or more"},
-		{name: "NaN bound", cfg: Config{ModelDir: "m", Min: map[string]float64{"accuracy": nan()}}, want: "min: accuracy is NaN, want a finite number"},
-		{name: "min above max", cfg: Config{ModelDir: "m", Min: map[string]float64{"f1": 0.9}, Max: map[string]float64{"f1": 0.8}}, want: "f1: min 0.9 is above max 0.8"},
+		{name: "no model dir", cfg: Config{}, want: "model is required (the model directory)"},
+		{name: "data path without evaluator", cfg: Config{ModelDir: "m", DataPath: "d.csv"}, want: `data is set but no evaluator is (a bug in the adapter)`},
+		{name: "unknown min", cfg: Config{ModelDir: "m", Min: map[string]float64{"acc": 0.8}}, want: `min names an unknown metric "acc" ` + known},
+		{name: "unknown max", cfg: Config{ModelDir: "m", Max: map[string]float64{"loss": 0.8}}, want: `max names an unknown metric "loss" ` + known},
+		{name: "unknown max-drop", cfg: Config{ModelDir: "m", MaxDrop: map[string]float64{"AUC": 0.1}}, want: `max-drop names an unknown metric "AUC" ` + known},
+		{name: "unknown max-drop-rel", cfg: Config{ModelDir: "m", MaxDropRel: map[string]float64{"": 0.1}}, want: `max-drop-rel names an unknown metric "" ` + known},
+		{name: "negative max-drop", cfg: Config{ModelDir: "m", MaxDrop: map[string]float64{"accuracy": -0.01}}, want: "max-drop accuracy is -0.01, want 0 or more"},
+		{name: "negative max-drop-rel", cfg: Config{ModelDir: "m", MaxDropRel: map[string]float64{"mae": -1}}, want: "max-drop-rel mae is -1, want 0 or more"},
+		{name: "NaN bound", cfg: Config{ModelDir: "m", Min: map[string]float64{"accuracy": nan()}}, want: "min accuracy is NaN, want a finite number"},
+		{name: "min above max", cfg: Config{ModelDir: "m", Min: map[string]float64{"f1": 0.9}, Max: map[string]float64{"f1": 0.8}}, want: "min f1 0.9 is above max 0.8"},
 		{
 			name: "all errors, in a fixed order",
 			cfg:  Config{Min: map[string]float64{"zz": 1, "aa": 1}, MaxDrop: map[string]float64{"f1": -1}},
-			want: "model dir is required\n" +
-				`min: unknown metric "aa" ` + known + "\n" +
-				`min: unknown metric "zz" ` + known + "\n" +
-				"max-drop: f1 is -1, want 0 or more",
+			want: "model is required (the model directory)\n" +
+				`min names an unknown metric "aa" ` + known + "\n" +
+				`min names an unknown metric "zz" ` + known + "\n" +
+				"max-drop f1 is -1, want 0 or more",
 		},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // ciKeychain holds credentials that CI systems give jobs in the environment.
@@ -37,4 +38,16 @@ func DefaultKeychain(getenv func(string) string) authn.Keychain {
 		ci[host] = authn.AuthConfig{Username: user, Password: pw}
 	}
 	return authn.NewMultiKeychain(authn.DefaultKeychain, ci)
+}
+
+// WithCredentials puts a user name and password for the registry of ref in
+// front of next (the docker config and CI tokens): what a job passes as the
+// registry-username and registry-password inputs.
+func WithCredentials(ref, user, password string, next authn.Keychain) (authn.Keychain, error) {
+	r, err := name.ParseReference(ref, name.WeakValidation)
+	if err != nil {
+		return nil, err
+	}
+	explicit := ciKeychain{r.Context().RegistryStr(): authn.AuthConfig{Username: user, Password: password}}
+	return authn.NewMultiKeychain(explicit, next), nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/image/serverbin"
 	"github.com/mlship/mlship/internal/model"
 	"github.com/mlship/mlship/internal/version"
@@ -64,41 +65,45 @@ const (
 // Config is what build-push-image needs.
 type Config struct {
 	// ModelDir is the model directory written by mlship train.
-	ModelDir string
+	ModelDir string `mlship:"model"`
 	// Image is the repository and tag, REPO[:TAG] (default tag: latest).
-	Image string
+	Image string `mlship:"image"`
 	// Tags are more tags for the same image.
-	Tags []string
+	Tags []string `mlship:"tag"`
 	// Platforms to build, e.g. ["linux/amd64", "linux/arm64"]. With more than
 	// one, the result is an image index.
-	Platforms []string
+	Platforms []string `mlship:"platform"`
 	// Base is the base image reference; "" or "scratch" means none (nothing to pull).
-	Base string
+	Base string `mlship:"base"`
 	// Push sends the image to the registry.
-	Push bool
+	Push bool `mlship:"push"`
 	// OCILayout, when set, is a directory to write the image to as an OCI layout.
-	OCILayout string
+	OCILayout string `mlship:"oci-layout"`
 	// Tarball, when set, is a file to write the image to (docker save format; one platform).
-	Tarball string
+	Tarball string `mlship:"tarball"`
 	// ServerBinaries maps a platform to a mlship-serve binary to use instead of the
 	// one embedded in mlship.
-	ServerBinaries map[string]string
+	ServerBinaries map[string]string `mlship:"server-bin"`
 	// CACerts is the CA bundle put at /etc/ssl/certs/ca-certificates.crt (default:
 	// the host's, when it has one).
-	CACerts string
+	CACerts string `mlship:"ca-certs"`
 	// Created is the image's creation time (SOURCE_DATE_EPOCH in the adapters);
 	// zero means the Unix epoch, so the same inputs give the same digest.
 	Created time.Time
 	// Revision, Source and Version fill the OCI annotations of those names
 	// (Revision defaults to the model card's git sha, Version to the tag).
-	Revision, Source, Version string
+	Revision string `mlship:"revision"`
+	Source   string `mlship:"source"`
+	Version  string `mlship:"image-version"`
 	// Baseline is recorded in the annotations (the image the gate compared with).
-	Baseline string
+	Baseline string `mlship:"baseline-image"`
 	// Insecure allows plain HTTP and unverified TLS to any registry (loopback
 	// registries get plain HTTP without it).
-	Insecure bool
+	Insecure bool `mlship:"insecure"`
 	// Smoke says whether to run the image before pushing.
-	Smoke SmokeMode
+	Smoke SmokeMode `mlship:"smoke-test"`
+	// Timeout bounds the whole push, retries included (default 10m).
+	Timeout time.Duration `mlship:"timeout"`
 	// Keychain finds registry credentials (default: docker config, then CI tokens).
 	Keychain authn.Keychain
 	// Transport is the HTTP transport (default: remote.DefaultTransport with timeouts).
@@ -109,42 +114,50 @@ type Config struct {
 	Log io.Writer
 }
 
-// Validate checks the configuration.
+// DefaultConfig is one platform (linux/amd64) and a smoke test when this
+// machine can run it.
+func DefaultConfig() Config {
+	return Config{Platforms: []string{"linux/amd64"}, Smoke: SmokeAuto, Timeout: 10 * time.Minute}
+}
+
+// Validate checks the configuration. Its errors are *fault.FieldError keyed by
+// input name (internal/spec), joined.
 func (c Config) Validate() error {
-	var errs []string
+	var errs []error
+	add := func(field, format string, a ...any) { errs = append(errs, fault.Field(field, format, a...)) }
 	if c.ModelDir == "" {
-		errs = append(errs, "no model directory (--model)")
+		add("model", "is required (the model directory)")
 	}
 	if c.Image == "" {
-		errs = append(errs, "no image reference (--image REPO[:TAG])")
+		add("image", "is required (REPO[:TAG])")
 	} else if _, err := c.ref(c.Image); err != nil {
-		errs = append(errs, err.Error())
+		add("image", "%s", err)
 	}
 	for _, t := range c.Tags {
 		if _, err := name.NewTag("example.com/x:"+t, name.StrictValidation); err != nil {
-			errs = append(errs, fmt.Sprintf("tag %q is not a valid tag", t))
+			add("tag", "%q is not a valid tag", t)
 		}
 	}
 	if !c.Push && c.OCILayout == "" && c.Tarball == "" {
-		errs = append(errs, "nothing to do: give --push, --oci-layout DIR or --tarball FILE")
+		add("push", "is not set and neither is {oci-layout} or {tarball}: nothing to do")
 	}
 	for _, p := range c.platforms() {
 		if _, err := v1.ParsePlatform(p); err != nil || !strings.Contains(p, "/") {
-			errs = append(errs, fmt.Sprintf("platform %q: want OS/ARCH[/VARIANT], e.g. linux/amd64", p))
+			add("platform", "%q is not OS/ARCH[/VARIANT], e.g. linux/amd64", p)
 		}
 	}
 	if c.Tarball != "" && len(c.platforms()) > 1 {
-		errs = append(errs, "a tarball holds one platform; use --oci-layout or --push for several")
+		add("tarball", "holds one platform; use {oci-layout} or {push} for several")
+	}
+	if c.Timeout < 0 {
+		add("timeout", "must not be negative, got %s", c.Timeout)
 	}
 	switch c.Smoke {
 	case "", SmokeAuto, SmokeOn, SmokeOff:
 	default:
-		errs = append(errs, fmt.Sprintf("smoke test %q: want auto, true or false", c.Smoke))
+		add("smoke-test", "must be auto, true or false, got %q", c.Smoke)
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (c Config) platforms() []string {
@@ -162,7 +175,7 @@ func (c Config) ref(s string) (name.Tag, error) {
 	}
 	t, err := name.NewTag(s, opts...)
 	if err != nil {
-		return name.Tag{}, fmt.Errorf("image %q: want REPO[:TAG], e.g. ghcr.io/acme/model:v1 (%v)", s, err)
+		return name.Tag{}, fmt.Errorf("%q is not REPO[:TAG], e.g. ghcr.io/acme/model:v1 (%v)", s, err)
 	}
 	return t, nil
 }
@@ -476,7 +489,7 @@ func annotations(cfg Config, tag name.Tag, card *model.Card, cardBytes []byte, c
 		annTitle:       card.Name,
 		annDescription: fmt.Sprintf("mlship model %s: %s, %s", card.Name, card.Task, card.Network.String()),
 		annVersion:     ver,
-		AnnTask:        card.Task,
+		AnnTask:        string(card.Task),
 		AnnMetrics:     string(mj),
 		AnnDataSHA:     card.Data.SHA256,
 		AnnCardSHA:     hex.EncodeToString(sum[:]),

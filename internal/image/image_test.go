@@ -37,14 +37,14 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		{"ok", func(*Config) {}, ""},
-		{"no model", func(c *Config) { c.ModelDir = "" }, "no model directory"},
-		{"bad ref", func(c *Config) { c.Image = "UPPER/case:x" }, `image "UPPER/case:x": want REPO[:TAG]`},
-		{"digest ref", func(c *Config) { c.Image = "r.io/x@sha256:" + strings.Repeat("a", 64) }, "want REPO[:TAG]"},
+		{"no model", func(c *Config) { c.ModelDir = "" }, "model is required"},
+		{"bad ref", func(c *Config) { c.Image = "UPPER/case:x" }, `image "UPPER/case:x" is not REPO[:TAG]`},
+		{"digest ref", func(c *Config) { c.Image = "r.io/x@sha256:" + strings.Repeat("a", 64) }, "is not REPO[:TAG]"},
 		{"nothing to do", func(c *Config) { c.Push = false }, "nothing to do"},
-		{"bad platform", func(c *Config) { c.Platforms = []string{"amd64"} }, `platform "amd64": want OS/ARCH`},
-		{"tarball multi", func(c *Config) { c.Tarball, c.Platforms = "x.tar", []string{"linux/amd64", "linux/arm64"} }, "a tarball holds one platform"},
+		{"bad platform", func(c *Config) { c.Platforms = []string{"amd64"} }, `platform "amd64" is not OS/ARCH`},
+		{"tarball multi", func(c *Config) { c.Tarball, c.Platforms = "x.tar", []string{"linux/amd64", "linux/arm64"} }, "tarball holds one platform"},
 		{"bad tag", func(c *Config) { c.Tags = []string{"no spaces"} }, `tag "no spaces" is not a valid tag`},
-		{"bad smoke", func(c *Config) { c.Smoke = "maybe" }, `smoke test "maybe"`},
+		{"bad smoke", func(c *Config) { c.Smoke = "maybe" }, `smoke-test must be auto, true or false, got "maybe"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,7 +137,7 @@ func TestPushMultiArch(t *testing.T) {
 		assert.Equal(t, "65532:65532", cf.Config.User)
 		assert.Contains(t, cf.Config.ExposedPorts, "8080/tcp")
 		assert.Contains(t, cf.Config.Env, "MLSHIP_MODEL_DIR=/model")
-		assert.Equal(t, card.Task, cf.Config.Labels[AnnTask])
+		assert.Equal(t, string(card.Task), cf.Config.Labels[AnnTask])
 		m, err := img.Manifest()
 		require.NoError(t, err)
 		assert.Equal(t, types.OCIManifestSchema1, m.MediaType)

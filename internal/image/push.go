@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/fsutil"
 	"github.com/mlship/mlship/internal/version"
 )
@@ -111,6 +112,32 @@ func retryable(ctx context.Context) func(error) bool {
 // The registry only moves a tag when its manifest arrives, after every blob, so a
 // failed push never leaves a tag on an incomplete image.
 func push(ctx context.Context, cfg Config, tag name.Tag, b *built, logw io.Writer) error {
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+	}
+	err := pushTags(ctx, cfg, tag, b, logw)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fault.Envf("pushing %q: not done within the timeout (%s): %w", tag.String(), cfg.Timeout, err)
+	}
+	if err != nil && envFailure(err) {
+		return fault.Env(err)
+	}
+	return err
+}
+
+// envFailure reports whether a registry error is the environment's: the
+// network, a timeout, or 5xx and 429 answers after the retries.
+func envFailure(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) && (terr.StatusCode >= 500 || terr.StatusCode == http.StatusTooManyRequests) {
+		return true
+	}
+	return fault.IsEnvironment(err)
+}
+
+func pushTags(ctx context.Context, cfg Config, tag name.Tag, b *built, logw io.Writer) error {
 	opts := remoteOptions(ctx, cfg)
 	img, idx := b.top()
 	var err error

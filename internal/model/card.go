@@ -27,11 +27,11 @@ const (
 // reproduce the model, and nothing that changes from run to run (no timings, no
 // absolute paths), so the same data, config and seed give the same bytes.
 type Card struct {
-	Format   string   `json:"format"`
-	Name     string   `json:"name"`
-	Task     string   `json:"task"`     // a dataset.Task: binary, multiclass or regression
-	Features []string `json:"features"` // input order
-	Target   string   `json:"target"`
+	Format   string       `json:"format"`
+	Name     string       `json:"name"`
+	Task     dataset.Task `json:"task"`     // binary, multiclass or regression
+	Features []string     `json:"features"` // input order
+	Target   string       `json:"target"`
 	// Binarize is the rule that made a binary target, e.g. ">0"; empty when none.
 	Binarize string `json:"binarize,omitempty"`
 	// Classes are the labels of the class indices (classification only).

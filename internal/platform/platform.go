@@ -4,6 +4,8 @@
 package platform
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -69,41 +71,72 @@ func (p *Platform) StepSummary(md string) (bool, error) {
 	return true, p.fileCommand("GITHUB_STEP_SUMMARY", func() { p.gh.AddStepSummary(md) })
 }
 
-// SetOutputs publishes step outputs: GitHub's GITHUB_OUTPUT; on GitLab, a dotenv
-// file (for `artifacts: reports: dotenv`) at dotenvPath when it is set.
+// SetOutputs publishes step outputs: on GitHub to $GITHUB_OUTPUT; and, on any
+// platform, to a dotenv file (GitLab's `artifacts: reports: dotenv`) at
+// dotenvPath when it is set: KEY=value lines, keys in upper case with
+// underscores, appended.
 func (p *Platform) SetOutputs(values map[string]string, dotenvPath string) error {
 	keys := make([]string, 0, len(values))
 	for k := range values {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	switch p.Kind {
-	case GitHub:
-		return p.fileCommand("GITHUB_OUTPUT", func() {
-			for _, k := range keys {
-				p.gh.SetOutput(k, values[k])
+	if p.Kind == GitHub {
+		if path := p.getenv("GITHUB_OUTPUT"); path != "" {
+			if err := appendFile(path, githubOutputs(keys, values, randomDelimiter)); err != nil {
+				return fmt.Errorf("writing $GITHUB_OUTPUT: %w", err)
 			}
-		})
-	case GitLab:
-		if dotenvPath == "" {
-			return nil
 		}
-		var b strings.Builder
-		for _, k := range keys {
-			v := strings.ReplaceAll(values[k], "\n", " ")
-			fmt.Fprintf(&b, "%s=%s\n", strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(k)), v)
-		}
-		f, err := os.OpenFile(dotenvPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			return fmt.Errorf("writing dotenv %q: %w", dotenvPath, err)
-		}
-		if _, err := f.WriteString(b.String()); err != nil {
-			f.Close()
-			return fmt.Errorf("writing dotenv %q: %w", dotenvPath, err)
-		}
-		return f.Close()
+	}
+	if dotenvPath == "" {
+		return nil
+	}
+	var b strings.Builder
+	for _, k := range keys {
+		v := strings.ReplaceAll(strings.ReplaceAll(values[k], "\r", " "), "\n", " ")
+		fmt.Fprintf(&b, "%s=%s\n", strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(k)), v)
+	}
+	if err := appendFile(dotenvPath, b.String()); err != nil {
+		return fmt.Errorf("writing dotenv %q: %w", dotenvPath, err)
 	}
 	return nil
+}
+
+// githubOutputs formats outputs for $GITHUB_OUTPUT in the multi-line form,
+// each value with its own random delimiter that does not occur in it, as
+// GitHub's documentation asks ("Multiline strings"): a fixed delimiter would
+// let a value end the block early and set other outputs.
+func githubOutputs(keys []string, values map[string]string, delim func() string) string {
+	var b strings.Builder
+	for _, k := range keys {
+		v := values[k]
+		d := delim()
+		for strings.Contains(v, d) || strings.Contains(k, d) {
+			d = delim()
+		}
+		fmt.Fprintf(&b, "%s<<%s\n%s\n%s\n", k, d, v, d)
+	}
+	return b.String()
+}
+
+func randomDelimiter() string {
+	var buf [16]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return "ghadelimiter_" + hex.EncodeToString(buf[:])
+}
+
+func appendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Warning shows a warning: a GitHub annotation, or a line elsewhere.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,8 +29,8 @@ func TestGitHub(t *testing.T) {
 	b, _ := os.ReadFile(summary)
 	assert.Equal(t, "### report\n\n", string(b))
 	b, _ = os.ReadFile(output)
-	assert.Contains(t, string(b), "digest<<_GitHubActionsFileCommandDelimeter_\nsha256:abc\n_GitHubActionsFileCommandDelimeter_\n")
-	assert.Contains(t, string(b), "notes<<")
+	assert.NotContains(t, string(b), "_GitHubActionsFileCommandDelimeter_")
+	assert.Equal(t, map[string]string{"digest": "sha256:abc", "notes": "two\nlines"}, parseGitHubOutput(t, string(b)))
 	p.Warning("fork PR: no write access")
 	assert.Equal(t, "::warning::fork PR: no write access\n", out.String())
 	assert.Equal(t, "https://github.com/acme/models/actions/runs/42", p.RunURL())
@@ -57,7 +58,46 @@ func TestGitLabAndTerminal(t *testing.T) {
 	p = Detect(env(nil), &out)
 	assert.Equal(t, Terminal, p.Kind)
 	require.NoError(t, p.SetOutputs(map[string]string{"a": "b"}, ""))
+	// --dotenv FILE writes the file wherever the job runs, multi-line values on one line.
+	term := filepath.Join(dir, "term.env")
+	require.NoError(t, p.SetOutputs(map[string]string{"a": "b", "reason": "x\ny"}, term))
+	b, _ = os.ReadFile(term)
+	assert.Equal(t, "A=b\nREASON=x y\n", string(b))
 	out.Reset()
 	p.Warning("w")
 	assert.Equal(t, "warning: w\n", out.String())
+}
+
+// parseGitHubOutput reads $GITHUB_OUTPUT the way the runner does
+// (name<<DELIMITER, value lines, DELIMITER), failing on a reused delimiter.
+func parseGitHubOutput(t *testing.T, s string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	seen := map[string]bool{}
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		name, delim, ok := strings.Cut(lines[i], "<<")
+		require.True(t, ok, "line %q is not name<<delimiter", lines[i])
+		require.False(t, seen[delim], "delimiter %q used twice", delim)
+		seen[delim] = true
+		var val []string
+		for i++; i < len(lines) && lines[i] != delim; i++ {
+			val = append(val, lines[i])
+		}
+		require.Less(t, i, len(lines), "no closing delimiter for %s", name)
+		out[name] = strings.Join(val, "\n")
+	}
+	return out
+}
+
+// TestGitHubOutputDelimiter: a value holding the delimiter drawn first gets
+// another one, so no value can end its block early and inject an output.
+func TestGitHubOutputDelimiter(t *testing.T) {
+	draws := []string{"D1", "D1", "D2"}
+	next := func() string { d := draws[0]; draws = draws[1:]; return d }
+	got := githubOutputs([]string{"evil"}, map[string]string{"evil": "x\nD1\npassed<<EOF\ntrue\nEOF"}, next)
+	assert.Equal(t, "evil<<D2\nx\nD1\npassed<<EOF\ntrue\nEOF\nD2\n", got)
+	a, b := randomDelimiter(), randomDelimiter()
+	assert.NotEqual(t, a, b)
+	assert.Regexp(t, "^ghadelimiter_[0-9a-f]{32}$", a)
 }

@@ -33,6 +33,15 @@ type Input struct {
 	Deploy       *Deploy
 	// RunURL links to the CI run (GitHub: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID).
 	RunURL string
+	// Failure names a step after the gate that failed (the image, the
+	// deployment), so the report says why the model did not ship.
+	Failure *Failure
+}
+
+// Failure is a step that failed.
+type Failure struct {
+	Step  string `json:"step"`
+	Error string `json:"error"`
 }
 
 // Image is what build-push-image produced.
@@ -93,6 +102,9 @@ func (r *renderer) render() string {
 	in := r.in
 	c := in.Card
 	r.verdict(&b)
+	if f := in.Failure; f != nil {
+		fmt.Fprintf(&b, "\n> ❌ **%s failed:** %s\n", escape(f.Step), escape(f.Error))
+	}
 	cur := c.Metrics
 	base := in.Baseline
 	baseName := in.BaselineName
@@ -104,7 +116,7 @@ func (r *renderer) render() string {
 			base, baseName = g.Baseline, g.BaselineSource
 		}
 	}
-	r.metricsTable(&b, c.Task, cur, base, baseName)
+	r.metricsTable(&b, string(c.Task), cur, base, baseName)
 	if in.Gate != nil && len(in.Gate.Checks) > 0 {
 		r.checks(&b, in.Gate)
 	}

@@ -31,7 +31,7 @@ func writeModel(t testing.TB, task string) string {
 		output, classes, scale = model.OutputLinear, nil, &model.Scale{Mean: 100, Std: 10}
 	}
 	card := &model.Card{
-		Format: model.Format, Name: "toy-" + task, Task: task, Features: features, Target: "y", Classes: classes,
+		Format: model.Format, Name: "toy-" + task, Task: dataset.Task(task), Features: features, Target: "y", Classes: classes,
 		Preprocess:  dataset.Preprocessor{Impute: []float64{1, 2, 3}, Mean: []float64{1, 2, 3}, Std: []float64{1, 2, 0.5}},
 		TargetScale: scale,
 		Network:     model.Network{Kind: model.KindMLP, Inputs: 3, Outputs: outputs, Hidden: []int{4}, Activation: "relu", Output: output},

@@ -73,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mlship_model_info", Help: "The model being served (value 1).",
 	}, []string{"name", "version", "task", "data_sha256", "git_sha", "mlship_version", "server_version"})
-	info.WithLabelValues(c.Name, modelVersion, c.Task, c.Data.SHA256, c.GitSHA, c.Version, version.Version).Set(1)
+	info.WithLabelValues(c.Name, modelVersion, string(c.Task), c.Data.SHA256, c.GitSHA, c.Version, version.Version).Set(1)
 	offline := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mlship_model_metric", Help: "The model's offline metrics on its held-out test split (from the model card).",
 	}, []string{"metric"})

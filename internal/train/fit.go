@@ -12,13 +12,14 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/mlship/mlship/internal/dataset"
 	"github.com/mlship/mlship/internal/model"
 )
 
 // fitConfig is what the gorgonia trainer needs; the step fills it from Config.
 type fitConfig struct {
 	Net          model.Network
-	Task         string // binary, multiclass, regression
+	Task         dataset.Task
 	BatchSize    int
 	MaxEpochs    int
 	Patience     int

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mlship/mlship/internal/dataset"
 	"github.com/mlship/mlship/internal/evaluate"
+	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/fsutil"
 	"github.com/mlship/mlship/internal/metrics"
 	"github.com/mlship/mlship/internal/model"
@@ -26,45 +27,45 @@ import (
 // from DefaultConfig.
 type Config struct {
 	// Name of the model (default: the data file's base name without extension).
-	Name string
+	Name string `mlship:"name"`
 	// DataPath is the CSV file (header row, numeric cells, missing values as
 	// "", "?", "NA", "NaN").
-	DataPath string
+	DataPath string `mlship:"data"`
 	// Target is the column to predict.
-	Target string
+	Target string `mlship:"target"`
 	// Drop lists columns to ignore; Features, when set, lists the inputs and their order.
-	Drop     []string
-	Features []string
-	// Task is binary, multiclass, regression, or "" to infer it from the target.
-	Task string
+	Drop     []string `mlship:"drop"`
+	Features []string `mlship:"features"`
+	// Task is binary, multiclass, regression, or "" (or auto) to infer it from the target.
+	Task string `mlship:"task"`
 	// Binarize turns a numeric target into a binary one, e.g. ">0".
-	Binarize string
+	Binarize string `mlship:"binarize"`
 
 	// Kind is "mlp" or "cnn".
-	Kind string
+	Kind string `mlship:"kind"`
 	// Hidden lists the dense hidden layer sizes.
-	Hidden []int
+	Hidden []int `mlship:"hidden"`
 	// Activation of hidden layers: relu or tanh.
-	Activation string
+	Activation string `mlship:"activation"`
 	// Image and Conv describe the CNN (Kind "cnn" only).
-	Image *model.Image
-	Conv  []model.ConvLayer
+	Image *model.Image      `mlship:"input-shape"`
+	Conv  []model.ConvLayer `mlship:"conv"`
 
-	BatchSize    int     // rows per step; the last short batch is padded and masked out of the loss
-	Epochs       int     // maximum epochs
-	Patience     int     // stop after this many epochs without a better validation loss (0: never)
-	LearningRate float64 // Adam step size
-	TestFrac     float64 // fraction of all rows held out for the test metrics
-	ValFrac      float64 // fraction of the remaining rows used for early stopping
-	Seed         int64   // drives the split, the initial weights and the shuffling
+	BatchSize    int     `mlship:"batch-size"`    // rows per step; the last short batch is padded and masked out of the loss
+	Epochs       int     `mlship:"epochs"`        // maximum epochs
+	Patience     int     `mlship:"patience"`      // stop after this many epochs without a better validation loss (0: never)
+	LearningRate float64 `mlship:"learning-rate"` // Adam step size
+	TestFrac     float64 `mlship:"test-size"`     // fraction of all rows held out for the test metrics
+	ValFrac      float64 `mlship:"val-size"`      // fraction of the remaining rows used for early stopping
+	Seed         int64   `mlship:"seed"`          // drives the split, the initial weights and the shuffling
 
 	// OutDir is the model directory to write (replaced only if it is a model directory or empty).
-	OutDir string
+	OutDir string `mlship:"out"`
 	// SplitOut, when set, receives the split as JSON {"train","val","test"}: 0-based data row indices.
-	SplitOut string
+	SplitOut string `mlship:"split-out"`
 
 	Version string // mlship version recorded in the card
-	GitSHA  string // commit recorded in the card, when known
+	GitSHA  string `mlship:"git-sha"` // commit recorded in the card, when known
 
 	// Log receives one line per epoch and a summary; nil discards them.
 	Log io.Writer
@@ -80,67 +81,69 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the configuration before any work is done.
+// Validate checks the configuration before any work is done. Its errors are
+// *fault.FieldError keyed by input name (internal/spec), joined.
 func (c Config) Validate() error {
-	var errs []string
-	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	var errs []error
+	add := func(field, format string, a ...any) { errs = append(errs, fault.Field(field, format, a...)) }
 	if c.DataPath == "" {
-		add("no data file (--data)")
+		add("data", "is required (the training CSV)")
 	}
 	if c.Target == "" {
-		add("no target column (--target)")
+		add("target", "is required (the column to predict)")
 	}
 	if c.OutDir == "" {
-		add("no output directory (--out)")
+		add("out", "is required (the model directory to write)")
 	}
 	if _, err := dataset.ParseTask(c.Task); err != nil {
-		add("%v", err)
+		add("task", "must be binary, multiclass, regression or auto, got %q", c.Task)
 	}
 	switch c.Kind {
 	case model.KindMLP:
-		if c.Image != nil || len(c.Conv) > 0 {
-			add("an mlp takes no image or conv settings (use --kind cnn)")
+		if c.Image != nil {
+			add("input-shape", "is for a cnn only (set {kind} to cnn)")
+		}
+		if len(c.Conv) > 0 {
+			add("conv", "is for a cnn only (set {kind} to cnn)")
 		}
 	case model.KindCNN:
 		if c.Image == nil {
-			add("a cnn needs the image shape (--image CxHxW)")
+			add("input-shape", "is required for a cnn (CHANNELSxHEIGHTxWIDTH)")
 		}
 		if len(c.Conv) == 0 {
-			add("a cnn needs at least one conv layer (--conv FILTERSxKERNEL[pPOOL])")
+			add("conv", "is required for a cnn: at least one block FILTERSxKERNEL[pPOOL]")
 		}
 	default:
-		add("unknown model kind %q (want mlp or cnn)", c.Kind)
+		add("kind", "must be mlp or cnn, got %q", c.Kind)
 	}
 	for _, h := range c.Hidden {
 		if h <= 0 {
-			add("hidden layer sizes must be positive, got %d", h)
+			add("hidden", "sizes must be positive, got %d", h)
+			break
 		}
 	}
 	if c.Activation != "relu" && c.Activation != "tanh" {
-		add("unknown activation %q (want relu or tanh)", c.Activation)
+		add("activation", "must be relu or tanh, got %q", c.Activation)
 	}
 	if c.BatchSize < 1 {
-		add("batch size must be at least 1, got %d", c.BatchSize)
+		add("batch-size", "must be at least 1, got %d", c.BatchSize)
 	}
 	if c.Epochs < 1 {
-		add("epochs must be at least 1, got %d", c.Epochs)
+		add("epochs", "must be at least 1, got %d", c.Epochs)
 	}
 	if c.Patience < 0 {
-		add("patience must not be negative, got %d", c.Patience)
+		add("patience", "must not be negative, got %d", c.Patience)
 	}
 	if !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0) {
-		add("learning rate must be positive, got %v", c.LearningRate)
+		add("learning-rate", "must be positive, got %v", c.LearningRate)
 	}
 	if !(c.TestFrac > 0 && c.TestFrac < 1) {
-		add("test fraction must be between 0 and 1, got %v", c.TestFrac)
+		add("test-size", "must be between 0 and 1, got %v", c.TestFrac)
 	}
 	if !(c.ValFrac > 0 && c.ValFrac < 1) {
-		add("validation fraction must be between 0 and 1, got %v", c.ValFrac)
+		add("val-size", "must be between 0 and 1, got %v", c.ValFrac)
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Result is what a training run produced.
@@ -236,7 +239,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		fmt.Fprintf(logw, "imputed %d missing values with training means (%s)\n", ds.Missing, describeMissing(ds.MissingBy))
 	}
 	fc := fitConfig{
-		Net: net, Task: string(ds.Task), BatchSize: cfg.BatchSize, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
+		Net: net, Task: ds.Task, BatchSize: cfg.BatchSize, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
 		LearningRate: cfg.LearningRate, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, Seed: cfg.Seed,
 		OnEpoch: func(e model.Epoch, epochs int, d time.Duration) {
 			fmt.Fprintf(logw, "epoch %3d/%d  loss %.4f  val_loss %.4f  val_%s %.4f  %dms\n",
@@ -248,7 +251,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("training on %q: %w", cfg.DataPath, err)
 	}
 	card := &model.Card{
-		Format: model.Format, Name: name, Task: string(ds.Task), Features: ds.Features, Target: ds.Target,
+		Format: model.Format, Name: name, Task: ds.Task, Features: ds.Features, Target: ds.Target,
 		Binarize: cfg.Binarize, Classes: ds.Classes, Preprocess: pre, TargetScale: scale, Network: net,
 		Params: net.CountParams(),
 		Training: model.Training{

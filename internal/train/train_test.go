@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlship/mlship/internal/dataset"
 	"github.com/mlship/mlship/internal/model"
 )
 
@@ -53,7 +54,7 @@ func TestHeartRecipe(t *testing.T) {
 	res, err := Run(context.Background(), cfg)
 	require.NoError(t, err)
 	card := res.Card
-	assert.Equal(t, "binary", card.Task)
+	assert.Equal(t, dataset.Task("binary"), card.Task)
 	assert.Equal(t, 6, card.Data.Missing)
 	assert.Equal(t, map[string]int{"ca": 4, "thal": 2}, card.Data.MissingBy)
 	assert.Equal(t, 303, card.Data.Split.Train+card.Data.Split.Val+card.Data.Split.Test)
@@ -123,7 +124,7 @@ func TestTasks(t *testing.T) {
 			cfg.Epochs, cfg.Patience, cfg.LearningRate = 200, 20, 0.01
 			res, err := Run(context.Background(), cfg)
 			require.NoError(t, err)
-			assert.Equal(t, tc.task, res.Card.Task)
+			assert.Equal(t, tc.task, string(res.Card.Task))
 			assert.Greater(t, res.Metrics[tc.metric], tc.min, "%v", res.Metrics)
 			m, err := model.Load(cfg.OutDir)
 			require.NoError(t, err)
@@ -172,9 +173,9 @@ func TestNoPartialOutput(t *testing.T) {
 func TestValidate(t *testing.T) {
 	cfg := DefaultConfig()
 	err := cfg.Validate()
-	require.EqualError(t, err, "no data file (--data); no target column (--target)")
+	require.EqualError(t, err, "data is required (the training CSV)\ntarget is required (the column to predict)")
 	cfg.DataPath, cfg.Target = "x.csv", "y"
 	require.NoError(t, cfg.Validate())
 	cfg.BatchSize, cfg.TestFrac, cfg.LearningRate = 0, 1, math.Inf(1)
-	require.EqualError(t, cfg.Validate(), "batch size must be at least 1, got 0; learning rate must be positive, got +Inf; test fraction must be between 0 and 1, got 1")
+	require.EqualError(t, cfg.Validate(), "batch-size must be at least 1, got 0\nlearning-rate must be positive, got +Inf\ntest-size must be between 0 and 1, got 1")
 }
