@@ -7,7 +7,8 @@ GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 BIN       := bin
 
 
-.PHONY: all build serverbins demo test test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy kube-build kube-up kube-down clean
+
+.PHONY: all build serverbins demo test gen test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy kube-build kube-up kube-down clean
 
 all: build
 
@@ -30,21 +31,33 @@ serverbins:
 demo: build
 	$(BIN)/mlship run examples/heart-disease
 
-## test: set-up, vet, formatting and every test (what .ci/run runs)
+# The packages with concurrency of their own run under the race detector.
+RACE_PKGS := ./internal/serve ./internal/comment ./internal/deploy ./internal/image
+
+## test: set-up, vet, formatting, staticcheck and every test (what .ci/run runs);
+## the concurrent packages under -race
 test: lint serverbins
 	bash hack/setup.sh
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -F $(foreach p,$(RACE_PKGS),-e github.com/mlship/mlship/$(p:./%=%)))
+	$(GO) test -count=1 -race $(RACE_PKGS)
 
 test-unit:
 	$(GO) test -short ./...
 
 test-integration: test
 
-## lint: go vet and gofmt
-lint:
+## lint: go vet, gofmt, staticcheck (installed by hack/tools.sh, pinned), and the
+## README's generated tables current (mlship gen readme)
+lint: serverbins
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	"$$(bash hack/tools.sh staticcheck)/staticcheck" ./...
+	$(GO) run ./cmd/mlship gen readme --check
+
+## gen: rewrite what is generated from the spec (README tables)
+gen:
+	$(GO) run ./cmd/mlship gen readme
 
 ## fuzz: fuzz the CSV reader and the server's request decoders (FUZZTIME each)
 FUZZTIME ?= 30s

@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlship/mlship/internal/image/serverbin"
+	"github.com/mlship/mlship/internal/spec"
 )
 
 func TestRunExample(t *testing.T) {
@@ -246,4 +249,83 @@ func assertImageStep(t *testing.T, stdout string, files []string, prefix string)
 	// The deploy step's embedded default: the manifests, rendered with the image's digest.
 	assert.Contains(t, files, prefix+"manifests.yaml")
 	assert.Contains(t, stdout, "\n== kubectl-deploy\nrendered Deployment/default/")
+}
+
+// TestRunJSON: `run --json` prints one result, the contract the CI front ends
+// read: every step's status and outputs (named as in the spec), the report's
+// path, the exit code. Its keys are checked here so a change to them is seen.
+func TestRunJSON(t *testing.T) {
+	dir := t.TempDir()
+	proj := runProject(t, filepath.Join(dir, "proj"), "gate:\n  min: {accuracy: 0.5}\n")
+	out := filepath.Join(dir, "out")
+	r := mlship(t, "run", "--json", "-q", proj, "--out", out)
+	require.Equal(t, 0, r.code, r.stderr)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), r.stdout)
+	keys := slices.Sorted(maps.Keys(res))
+	assert.Equal(t, []string{"config", "exit_code", "files", "name", "out", "outputs", "passed", "report", "steps"}, keys)
+	assert.Equal(t, "heart-small", res["name"])
+	assert.Equal(t, true, res["passed"])
+	assert.Equal(t, 0.0, res["exit_code"])
+	assert.Equal(t, filepath.Join(out, "report.md"), res["report"])
+	assert.FileExists(t, filepath.Join(out, "report.md"))
+
+	steps := res["steps"].([]any)
+	require.Len(t, steps, 4)
+	var names []string
+	for _, s := range steps {
+		st := s.(map[string]any)
+		names = append(names, st["step"].(string))
+		if st["status"] != "ok" {
+			assert.NotEmpty(t, st["reason"], "a step that is not ok says why")
+			continue
+		}
+		var want []string
+		for _, o := range spec.Lookup(st["step"].(string)).Outputs {
+			want = append(want, o.Name)
+		}
+		slices.Sort(want)
+		assert.Equal(t, want, slices.Sorted(maps.Keys(st["outputs"].(map[string]any))), st["step"])
+	}
+	assert.Equal(t, []string{"train", "evaluate-gate", "build-push-image", "kubectl-deploy"}, names)
+	outs := res["outputs"].(map[string]any)
+	assert.Equal(t, "true", outs["passed"])
+	assert.Equal(t, filepath.Join(out, "model"), outs["model-dir"])
+
+	// A failed gate: exit 1, the gate failed, the image and deploy skipped.
+	proj2 := runProject(t, filepath.Join(dir, "proj2"), "gate:\n  min: {accuracy: 0.999}\n")
+	r = mlship(t, "run", "--json", "-q", proj2, "--out", filepath.Join(dir, "out2"))
+	assert.Equal(t, 1, r.code)
+	var failed struct {
+		Passed   bool   `json:"passed"`
+		ExitCode int    `json:"exit_code"`
+		Error    string `json:"error"`
+		Steps    []struct{ Step, Status, Reason string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &failed))
+	assert.False(t, failed.Passed)
+	assert.Equal(t, 1, failed.ExitCode)
+	assert.Contains(t, failed.Error, "gate failed: accuracy ")
+	assert.Equal(t, "failed", failed.Steps[1].Status)
+	assert.Equal(t, "skipped", failed.Steps[2].Status)
+	assert.Equal(t, "the gate did not pass", failed.Steps[2].Reason)
+}
+
+// TestOldNames: the spellings before the spec still work, with a warning.
+func TestOldNames(t *testing.T) {
+	dir := t.TempDir()
+	r := mlship(t, "train", "-q", "--data", digitsCSV, "--target", "label", "--kind", "cnn", "--image", "1x8x8",
+		"--conv", "4x3p2", "--epochs", "1", "--out", filepath.Join(dir, "a"))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "mlship: warning: --image is deprecated: use --input-shape\n", r.stderr)
+	assert.Equal(t, 8, readCard(t, filepath.Join(dir, "a")).Network.Image.Width)
+
+	writeFile(t, filepath.Join(dir, "mlship.yaml"), "data: "+digitsCSV+"\ntarget: label\nmodel:\n  kind: cnn\n  image: {channels: 1, height: 8, width: 8}\n  conv: [{filters: 4, kernel: 3, pool: 2}]\ntrain: {epochs: 1, out: b}\n")
+	r = mlship(t, "train", "-q", "--config", dir)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "mlship: warning: "+filepath.Join(dir, "mlship.yaml")+":5: model.image is deprecated: use model.input_shape\n", r.stderr)
+
+	r = mlship(t, "train", "-q", "--data", digitsCSV, "--target", "label", "--kind", "cnn", "--image", "1x8x8", "--input-shape", "1x8x8")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "give --input-shape or --image (its old name), not both")
 }

@@ -22,13 +22,12 @@ const (
 // api is the part the GitHub and GitLab clients share: one REST base URL,
 // headers, retries and error messages.
 type api struct {
-	name    string   // "github" or "gitlab"
-	base    *url.URL // API root, no trailing slash
-	header  http.Header
-	opts    Options
-	where   string
-	gitlab  bool
-	retries int
+	name   string   // "github" or "gitlab"
+	base   *url.URL // API root, no trailing slash
+	header http.Header
+	opts   Options
+	where  string
+	gitlab bool
 }
 
 func newAPI(name, base string, header http.Header, opts Options, where string) (*api, error) {

@@ -162,11 +162,16 @@ func Fields(err error) []*FieldError {
 // over one it wraps); else 3 for network failures, timeouts and a full
 // disk; else 2.
 func Code(ctx context.Context, err error) int {
+	if err != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return Interrupted
+	}
+	return CodeOf(err)
+}
+
+// CodeOf is Code for an error alone: its mark, else its cause.
+func CodeOf(err error) int {
 	if err == nil {
 		return OK
-	}
-	if ctx != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return Interrupted
 	}
 	var c Coder
 	if errors.As(err, &c) {

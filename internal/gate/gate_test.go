@@ -452,13 +452,14 @@ func TestRunEvaluate(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "holdout.csv")
 	type call struct{ modelDir, dataPath string }
 	var calls []call
-	ctx := context.WithValue(context.Background(), struct{}{}, "marker")
+	type markerKey struct{}
+	ctx := context.WithValue(context.Background(), markerKey{}, "marker")
 	cfg := Config{
 		ModelDir: dir,
 		DataPath: data,
 		Min:      map[string]float64{"accuracy": 0.9},
 		Evaluate: func(got context.Context, modelDir, dataPath string) (metrics.Values, error) {
-			assert.Equal(t, "marker", got.Value(struct{}{}), "Run passes its context on")
+			assert.Equal(t, "marker", got.Value(markerKey{}), "Run passes its context on")
 			calls = append(calls, call{modelDir, dataPath})
 			return metrics.Values{"accuracy": 0.95}, nil
 		},

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"strings"
 	"time"
 
@@ -166,6 +165,3 @@ func ImageName(s string) string {
 	}
 	return out
 }
-
-// errNoModel is returned when a report has no model directory.
-var errNoModel = errors.New("no model directory")

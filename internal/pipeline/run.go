@@ -335,7 +335,7 @@ func (r *Result) file(path, what string) {
 
 // statusOf is "failed" for a failed check, "error" otherwise.
 func statusOf(err error) string {
-	if fault.Code(nil, err) == fault.Failed {
+	if fault.CodeOf(err) == fault.Failed {
 		return StatusFailed
 	}
 	return StatusError

@@ -87,7 +87,7 @@ func TestParseFile(t *testing.T) {
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
-				assert.Equal(t, fault.Usage, fault.Code(nil, err))
+				assert.Equal(t, fault.Usage, fault.CodeOf(err))
 				return
 			}
 			require.NoError(t, err)
@@ -142,7 +142,7 @@ func TestResolveErrors(t *testing.T) {
 	_, err := resolveTrain(t, "", map[string][]string{"epochs": {"x"}, "kind": {"rnn"}}, map[string]string{"MLSHIP_SEED": "s"})
 	require.Error(t, err)
 	assert.Equal(t, `--kind: "rnn" is not one of mlp, cnn`+"\n"+`--epochs: "x" is not an integer`+"\n"+`$MLSHIP_SEED: "s" is not an integer`, err.Error(), "in the spec's order")
-	assert.Equal(t, fault.Usage, fault.Code(nil, err))
+	assert.Equal(t, fault.Usage, fault.CodeOf(err))
 
 	// An old key warns; the old and the new key together are an error.
 	r, err := resolveTrain(t, "model: {image: {channels: 1, height: 8, width: 8}}\n", nil, nil)
@@ -205,7 +205,7 @@ func TestBindAndExplain(t *testing.T) {
 	err = r.Explain(errors.Join(fault.Field("epochs", "must be at least 1, got 0"), fault.Field("seed", "must differ from {epochs}"),
 		fault.Field("timeout", "is required with {seed}")))
 	assert.EqualError(t, err, "--epochs must be at least 1, got 0; m.yaml:2: train.seed must differ from --epochs; <timeout> is required with train.seed")
-	assert.Equal(t, fault.Usage, fault.Code(nil, err))
+	assert.Equal(t, fault.Usage, fault.CodeOf(err))
 	plain := errors.New("not a field error")
 	assert.Same(t, plain, r.Explain(plain))
 }

@@ -71,7 +71,6 @@ type net struct {
 	adamV   [][]float64
 	step    int
 	rw      *rewinder    // nil: use the VM's Reset (see rewind)
-	pc      *int         // the tape machine's program counter, when found (see rewind)
 	convIdx map[int]bool // params stored transposed in the graph (conv kernels)
 }
 

@@ -159,7 +159,7 @@ func waitReady(url string, done <-chan struct{}) error {
 	}()
 	client := &http.Client{Timeout: time.Second}
 	defer client.CloseIdleConnections()
-	var last error = errors.New("no answer yet")
+	var last error
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v2/", nil)
 		resp, err := client.Do(req)
