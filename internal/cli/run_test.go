@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -328,4 +329,37 @@ func TestOldNames(t *testing.T) {
 	r = mlship(t, "train", "-q", "--data", digitsCSV, "--target", "label", "--kind", "cnn", "--image", "1x8x8", "--input-shape", "1x8x8")
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "give --input-shape or --image (its old name), not both")
+}
+
+// TestRunRegistryDown: when the image cannot be pushed, the report is still
+// written, naming the failed step, and the exit code is the push's (3).
+func TestRunRegistryDown(t *testing.T) {
+	if !slices.Contains(serverbin.Platforms(), "linux/amd64") {
+		require.Empty(t, os.Getenv("CI"), "CI runs make test, which embeds mlship-serve")
+		t.Skip("this test binary embeds no mlship-serve (make serverbins)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	dir := t.TempDir()
+	proj := runProject(t, filepath.Join(dir, "proj"), "gate:\n  min: {accuracy: 0.5}\n"+
+		"image:\n  repository: "+addr+"/heart:v1\n  push: true\n  smoke_test: \"false\"\n  timeout: 2s\n")
+	out := filepath.Join(dir, "out")
+	r := mlship(t, "run", "-q", "--json", proj, "--out", out)
+	assert.Equal(t, 3, r.code, r.stderr)
+	assert.Contains(t, errLine(t, r.stderr), "pushing ")
+	var res struct {
+		ExitCode int `json:"exit_code"`
+		Report   string
+		Steps    []struct{ Step, Status, Reason string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), r.stdout)
+	assert.Equal(t, 3, res.ExitCode)
+	assert.Equal(t, "error", res.Steps[2].Status)
+	assert.Equal(t, "skipped", res.Steps[3].Status)
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "**build-push-image failed:** pushing ")
+	assert.FileExists(t, filepath.Join(out, "junit.xml"))
 }
