@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,6 +96,10 @@ type Config struct {
 	Revision string `mlship:"revision"`
 	Source   string `mlship:"source"`
 	Version  string `mlship:"image-version"`
+	// RevisionFallback is the revision when neither Revision nor the model
+	// card's git sha is set: the CI's commit (GITHUB_SHA, CI_COMMIT_SHA), set
+	// by the adapters.
+	RevisionFallback string
 	// Baseline is recorded in the annotations (the image the gate compared with).
 	Baseline string `mlship:"baseline-image"`
 	// Insecure allows plain HTTP and unverified TLS to any registry (loopback
@@ -102,13 +107,17 @@ type Config struct {
 	Insecure bool `mlship:"insecure"`
 	// Smoke says whether to run the image before pushing.
 	Smoke SmokeMode `mlship:"smoke-test"`
-	// Timeout bounds the whole push, retries included (default 10m).
+	// Timeout bounds the registry work, retries included: the push, and the
+	// base image's pull and use (10m when 0). Each request is bounded by the
+	// Transport's timeouts too.
 	Timeout time.Duration `mlship:"timeout"`
 	// Keychain finds registry credentials (default: docker config, then CI tokens).
 	Keychain authn.Keychain
-	// Transport is the HTTP transport (default: remote.DefaultTransport with timeouts).
+	// Transport is the HTTP transport (default: DefaultTransport(), whose
+	// requests are bounded).
 	Transport http.RoundTripper
-	// Retry is the backoff for retried requests (default: 5 tries from 500ms, x3).
+	// Retry is the backoff between tries of a registry operation (default:
+	// DefaultRetry, 5 tries from 500ms, x3).
 	Retry *remote.Backoff
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
@@ -235,7 +244,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		logw = io.Discard
 	}
 	tag, _ := cfg.ref(cfg.Image)
-	b, err := build(ctx, cfg, tag)
+	if err := checkOutputs(cfg); err != nil {
+		return nil, err
+	}
+	// The base image is pulled, and its layers read, within cfg.Timeout.
+	bctx, cancel := withTimeout(ctx, cfg)
+	defer cancel()
+	b, err := build(bctx, cfg, tag, logw)
 	if err != nil {
 		return nil, err
 	}
@@ -290,15 +305,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	tags := []name.Tag{tag}
+	for _, t := range cfg.Tags {
+		tags = append(tags, tag.Context().Tag(t))
+	}
 	if cfg.Tarball != "" {
-		if err := writeTarball(cfg.Tarball, tag, b.images[b.platforms[0]]); err != nil {
+		if err := writeTarball(cfg.Tarball, tags, b.images[b.platforms[0]]); err != nil {
 			return nil, err
 		}
 		res.Tarball = cfg.Tarball
 		fmt.Fprintf(logw, "wrote %s\n", cfg.Tarball)
 	}
 	if cfg.OCILayout != "" {
-		if err := writeLayout(cfg.OCILayout, tag, b); err != nil {
+		if err := writeLayout(cfg.OCILayout, tags, b); err != nil {
 			return nil, err
 		}
 		res.OCILayout = cfg.OCILayout
@@ -314,12 +333,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // build assembles one image per platform and, for several, the index.
-func build(ctx context.Context, cfg Config, tag name.Tag) (*built, error) {
+func build(ctx context.Context, cfg Config, tag name.Tag, logw io.Writer) (*built, error) {
 	m, err := model.Load(cfg.ModelDir) // the card, and weights that load
 	if err != nil {
 		return nil, err
 	}
 	card := m.Card
+	for _, p := range cfg.platforms() {
+		if _, ok := cfg.ServerBinaries[p]; !ok && !slices.Contains(serverbin.Platforms(), p) {
+			return nil, fault.Field("platform", "%q: no embedded mlship-serve for %s in this mlship, %s; give {server-bin} %s=PATH to build for it", p, p, serverbin.Have(), p)
+		}
+	}
 	cardBytes, err := os.ReadFile(filepath.Join(cfg.ModelDir, model.CardFile))
 	if err != nil {
 		return nil, err
@@ -356,7 +380,7 @@ func build(ctx context.Context, cfg Config, tag name.Tag) (*built, error) {
 		if err != nil {
 			return nil, err
 		}
-		base, err := baseImage(ctx, cfg, *plat)
+		base, err := baseImage(ctx, cfg, *plat, logw)
 		if err != nil {
 			return nil, err
 		}
@@ -414,7 +438,7 @@ func build(ctx context.Context, cfg Config, tag name.Tag) (*built, error) {
 }
 
 // baseImage is the empty OCI image or the --base image for a platform.
-func baseImage(ctx context.Context, cfg Config, p v1.Platform) (v1.Image, error) {
+func baseImage(ctx context.Context, cfg Config, p v1.Platform, logw io.Writer) (v1.Image, error) {
 	if cfg.Base == "" || cfg.Base == "scratch" {
 		img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 		return mutate.ConfigMediaType(img, types.OCIConfigJSON), nil
@@ -425,15 +449,22 @@ func baseImage(ctx context.Context, cfg Config, p v1.Platform) (v1.Image, error)
 	}
 	ref, err := name.ParseReference(cfg.Base, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("base image %q: %w", cfg.Base, err)
+		return nil, fault.Inputf("base image %q: %w", cfg.Base, err)
 	}
-	img, err := remote.Image(ref, append(remoteOptions(ctx, cfg), remote.WithPlatform(p))...)
+	// The image reads its layers later (smoke test, layout, push) with this
+	// ctx: Run bounds it by cfg.Timeout from the pull on.
+	var img v1.Image
+	var cf *v1.ConfigFile
+	err = retry(ctx, cfg, logw, fmt.Sprintf("pulling base image %q for %s", cfg.Base, p), func(ctx context.Context) error {
+		var err error
+		if img, err = remote.Image(ref, append(remoteOptions(ctx, cfg), remote.WithPlatform(p))...); err != nil {
+			return err
+		}
+		cf, err = img.ConfigFile()
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("pulling base image %q for %s: %w", cfg.Base, p, explain(err))
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("pulling base image %q for %s: %w", cfg.Base, p, err)
+		return nil, err
 	}
 	// A single-platform base is returned whatever platform is asked for.
 	if (cf.OS != "" && cf.OS != p.OS) || (cf.Architecture != "" && cf.Architecture != p.Architecture) {
@@ -479,6 +510,9 @@ func annotations(cfg Config, tag name.Tag, card *model.Card, cardBytes []byte, c
 	rev := cfg.Revision
 	if rev == "" {
 		rev = card.GitSHA
+	}
+	if rev == "" {
+		rev = cfg.RevisionFallback
 	}
 	ver := cfg.Version
 	if ver == "" {

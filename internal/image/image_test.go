@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/model"
 	"github.com/mlship/mlship/internal/testutil/registry"
 )
@@ -172,6 +173,7 @@ func TestAuthRequired(t *testing.T) {
 	assert.Contains(t, err.Error(), "401 Unauthorized")
 	assert.Contains(t, err.Error(), "the registry refused the credentials")
 	assert.NotContains(t, err.Error(), "wrong-password", "secrets must never be printed")
+	assert.Equal(t, fault.Usage, fault.CodeOf(err), "refused credentials are not retried: exit 2")
 	assert.NotContains(t, err.Error(), "\n")
 }
 
@@ -298,6 +300,7 @@ func TestFaults(t *testing.T) {
 			assert.Contains(t, err.Error(), `pushing "`+proxy.Ref(repo+":v1")+`"`)
 			assert.Contains(t, err.Error(), tc.wantErr)
 			require.Error(t, headErr, "a failed push must not leave the tag")
+			assert.Equal(t, fault.Environment, fault.CodeOf(err), "5xx after the retries: exit 3")
 		})
 	}
 }

@@ -8,36 +8,46 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
+	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/mlship/mlship/internal/fault"
-	"github.com/mlship/mlship/internal/fsutil"
 	"github.com/mlship/mlship/internal/version"
 )
 
-// DefaultRetry retries 5xx answers, resets and timeouts 5 times: after 0.5, 1.5,
-// 4.5 and 13.5 seconds.
+// DefaultRetry is the backoff between tries of a registry operation: 5 tries,
+// the retries after 0.5, 1.5, 4.5 and 13.5 seconds (each +10% jitter), never
+// past the timeout.
 var DefaultRetry = remote.Backoff{Duration: 500 * time.Millisecond, Factor: 3, Jitter: 0.1, Steps: 5}
 
-// DefaultTransport is remote.DefaultTransport with bounded waits, so that a
-// stalled registry is retried instead of hanging the job.
+// Bounds of each request to a registry, so that a registry that accepts
+// connections and never answers is retried instead of hanging the job.
+const (
+	DialTimeout           = 10 * time.Second
+	TLSHandshakeTimeout   = 10 * time.Second
+	ResponseHeaderTimeout = time.Minute // after the request body is sent
+)
+
+// DefaultTransport is remote.DefaultTransport with each request bounded:
+// connect, TLS handshake and response header.
 func DefaultTransport() http.RoundTripper {
 	t := remote.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.ResponseHeaderTimeout = 2 * time.Minute
+	t.DialContext = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = TLSHandshakeTimeout
+	t.ResponseHeaderTimeout = ResponseHeaderTimeout
 	return t
 }
 
+// remoteOptions are go-containerregistry's options for one try of an
+// operation. Its own retries are turned off: their sleeps do not watch the
+// context, so they ran past the deadline (a push with a 3 s timeout to a
+// closed port took 7.8 s); retry does the retrying instead.
 func remoteOptions(ctx context.Context, cfg Config) []remote.Option {
 	kc := cfg.Keychain
 	if kc == nil {
@@ -48,17 +58,13 @@ func remoteOptions(ctx context.Context, cfg Config) []remote.Option {
 		tr = DefaultTransport()
 	}
 	tr = httpGuard{next: tr, insecure: cfg.Insecure}
-	backoff := DefaultRetry
-	if cfg.Retry != nil {
-		backoff = *cfg.Retry
-	}
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
 		remote.WithTransport(tr),
 		remote.WithUserAgent("mlship/" + version.Version),
-		remote.WithRetryBackoff(backoff),
-		remote.WithRetryPredicate(retryable(ctx)),
+		remote.WithRetryPredicate(func(error) bool { return false }),
+		remote.WithRetryStatusCodes(),
 		remote.WithJobs(4),
 	}
 }
@@ -86,68 +92,171 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// retryable says which errors are worth another try: connection resets, closed
-// connections, cut-off bodies and timeouts (a stalled registry), found anywhere
-// in the error chain (go-containerregistry's default only looks at the top
-// error, so it does not retry a timeout). Nothing is retried once ctx is done.
-func retryable(ctx context.Context) func(error) bool {
-	return func(err error) bool {
-		if err == nil || ctx.Err() != nil {
-			return false
+// retryable says which errors are worth another try: 408, 429 and 5xx answers,
+// connection refusals and resets, closed connections, cut-off bodies and
+// timeouts of a request (a stalled registry), found anywhere in the error
+// chain. (The caller stops first when its context has ended.)
+func retryable(err error) bool {
+	return anyError(err, func(err error) bool {
+		if terr, ok := err.(*transport.Error); ok {
+			return terr.StatusCode == http.StatusRequestTimeout || terr.StatusCode == http.StatusTooManyRequests || terr.StatusCode >= 500
 		}
-		var ne net.Error
-		switch {
-		case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNREFUSED),
-			errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-			return true
-		case errors.As(err, &ne) && ne.Timeout():
+		if errno, ok := err.(syscall.Errno); ok {
+			switch errno {
+			case syscall.ECONNRESET, syscall.EPIPE, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.ETIMEDOUT:
+				return true
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF || err == net.ErrClosed {
 			return true
 		}
-		var temp interface{ Temporary() bool }
-		return errors.As(err, &temp) && temp.Temporary()
-	}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return true
+		}
+		temp, ok := err.(interface{ Temporary() bool })
+		return ok && temp.Temporary()
+	})
 }
 
-// push writes the image (or index) under its first tag, then adds the other tags.
-// The registry only moves a tag when its manifest arrives, after every blob, so a
-// failed push never leaves a tag on an incomplete image.
-func push(ctx context.Context, cfg Config, tag name.Tag, b *built, logw io.Writer) error {
-	if cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
-		defer cancel()
+// anyError reports whether f holds for err or any error it wraps. Beside
+// Unwrap it walks slices of errors: go-containerregistry joins its HTTPS and
+// HTTP pings' errors in one (whose As finds only the first).
+func anyError(err error, f func(error) bool) bool {
+	if err == nil {
+		return false
 	}
-	err := pushTags(ctx, cfg, tag, b, logw)
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fault.Envf("pushing %q: not done within the timeout (%s): %w", tag.String(), cfg.Timeout, err)
-	}
-	if err != nil && envFailure(err) {
-		return fault.Env(err)
-	}
-	return err
-}
-
-// envFailure reports whether a registry error is the environment's: the
-// network, a timeout, or 5xx and 429 answers after the retries.
-func envFailure(err error) bool {
-	var terr *transport.Error
-	if errors.As(err, &terr) && (terr.StatusCode >= 500 || terr.StatusCode == http.StatusTooManyRequests) {
+	if f(err) {
 		return true
 	}
-	return fault.IsEnvironment(err)
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if anyError(e, f) {
+				return true
+			}
+		}
+		return false
+	case interface{ Unwrap() error }:
+		return anyError(u.Unwrap(), f)
+	}
+	if v := reflect.ValueOf(err); v.Kind() == reflect.Slice {
+		for i := 0; i < v.Len(); i++ {
+			if e, ok := v.Index(i).Interface().(error); ok && anyError(e, f) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
-func pushTags(ctx context.Context, cfg Config, tag name.Tag, b *built, logw io.Writer) error {
-	opts := remoteOptions(ctx, cfg)
-	img, idx := b.top()
-	var err error
-	if idx != nil {
-		err = remote.WriteIndex(tag, idx, opts...)
-	} else {
-		err = remote.Write(tag, img, opts...)
+// retry runs op, a registry operation described by what (`pushing "r/x:v1"`),
+// until it succeeds, fails for a reason a retry cannot fix, has had its tries
+// (cfg.Retry, else DefaultRetry), or ctx ends. It writes one line to logw per
+// retry: what failed and when the next try is. A retry that would start after
+// ctx's deadline is not waited for. The error is classified for the exit code:
+// the environment's failures (network, timeouts, 408/429/5xx after the
+// retries) are fault.Env; refused credentials are an input error.
+func retry(ctx context.Context, cfg Config, logw io.Writer, what string, op func(context.Context) error) error {
+	b := DefaultRetry
+	if cfg.Retry != nil {
+		b = *cfg.Retry
 	}
+	tries := max(b.Steps, 1)
+	deadline, bounded := ctx.Deadline()
+	var last error // the last error that was not the deadline's
+	for try := 1; ; try++ {
+		err := op(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				if last != nil && errors.Is(err, context.DeadlineExceeded) {
+					err = fmt.Errorf("%w (before: %v)", err, last)
+				}
+				return fault.Envf("%s: not done within the timeout (%s, %s): %w", what, timeoutOf(cfg), triesString(try), err)
+			}
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !retryable(err) {
+			return classify(what, err)
+		}
+		last = err
+		if try >= tries {
+			return fault.Envf("%s: gave up after %s: %w", what, triesString(try), err)
+		}
+		wait := b.Step()
+		if bounded && time.Until(deadline) < wait {
+			return fault.Envf("%s: not done within the timeout (%s, %s; the next try would be after it): %w", what, timeoutOf(cfg), triesString(try), err)
+		}
+		fmt.Fprintf(logw, "%s: %v; try %d of %d in %s\n", what, oneLine(err), try+1, tries, wait.Round(10*time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+func triesString(n int) string {
+	if n == 1 {
+		return "1 try"
+	}
+	return fmt.Sprintf("%d tries", n)
+}
+
+func timeoutOf(cfg Config) time.Duration {
+	if cfg.Timeout > 0 {
+		return cfg.Timeout
+	}
+	return DefaultConfig().Timeout
+}
+
+// withTimeout bounds ctx by cfg.Timeout (its default when 0).
+func withTimeout(ctx context.Context, cfg Config) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, timeoutOf(cfg))
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// classify marks a registry error that is not retried: refused credentials
+// are explained (exit 2), network failures are the environment's (exit 3).
+func classify(what string, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch {
+		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden:
+			return fault.Input(fmt.Errorf("%s: %w", what, explain(err)))
+		case terr.StatusCode == http.StatusRequestTimeout || terr.StatusCode == http.StatusTooManyRequests || terr.StatusCode >= 500:
+			return fault.Envf("%s: %w", what, err)
+		}
+		return fault.Inputf("%s: %w", what, err)
+	}
+	if fault.IsEnvironment(err) {
+		return fault.Envf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// push writes the image (or index) under its first tag, then adds the other
+// tags, all within cfg.Timeout. The registry only moves a tag when its manifest
+// arrives, after every blob, so a failed push never leaves a tag on an
+// incomplete image. A retry pushes again; blobs already there are not sent again.
+func push(ctx context.Context, cfg Config, tag name.Tag, b *built, logw io.Writer) error {
+	ctx, cancel := withTimeout(ctx, cfg)
+	defer cancel()
+	img, idx := b.top()
+	err := retry(ctx, cfg, logw, fmt.Sprintf("pushing %q", tag.String()), func(ctx context.Context) error {
+		if idx != nil {
+			return remote.WriteIndex(tag, idx, remoteOptions(ctx, cfg)...)
+		}
+		return remote.Write(tag, img, remoteOptions(ctx, cfg)...)
+	})
 	if err != nil {
-		return fmt.Errorf("pushing %q: %w", tag.String(), explain(err))
+		return err
 	}
 	fmt.Fprintf(logw, "pushed %s\n", tag.String())
 	var tagged remote.Taggable = img
@@ -156,8 +265,11 @@ func pushTags(ctx context.Context, cfg Config, tag name.Tag, b *built, logw io.W
 	}
 	for _, t := range cfg.Tags {
 		extra := tag.Context().Tag(t)
-		if err := remote.Tag(extra, tagged, opts...); err != nil {
-			return fmt.Errorf("tagging %q: %w", extra.String(), err)
+		err := retry(ctx, cfg, logw, fmt.Sprintf("tagging %q", extra.String()), func(ctx context.Context) error {
+			return remote.Tag(extra, tagged, remoteOptions(ctx, cfg)...)
+		})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(logw, "tagged %s\n", extra.String())
 	}
@@ -171,68 +283,4 @@ func explain(err error) error {
 		return fmt.Errorf("the registry refused the credentials (log in with `docker login` or `crane auth login`, or set GITHUB_TOKEN for ghcr.io or CI_REGISTRY_USER/CI_REGISTRY_PASSWORD on GitLab): %w", err)
 	}
 	return err
-}
-
-// writeLayout writes the image (or index) into an OCI layout directory, replacing
-// the directory's contents only when the whole layout was written.
-func writeLayout(dir string, tag name.Tag, b *built) error {
-	if st, err := os.Stat(dir); err == nil {
-		if !st.IsDir() {
-			return fmt.Errorf("writing OCI layout %q: it exists and is not a directory", dir)
-		}
-		if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
-			if ents, _ := os.ReadDir(dir); len(ents) > 0 {
-				return fmt.Errorf("writing OCI layout %q: the directory is not empty and is not an OCI layout; refusing to replace it", dir)
-			}
-		}
-	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("writing OCI layout %q: %w", dir, err)
-	}
-	tmp, err := os.MkdirTemp(parent, ".mlship-layout-*")
-	if err != nil {
-		return fmt.Errorf("writing OCI layout %q: %w", dir, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(tmp)
-		}
-	}()
-	p, err := layout.Write(tmp, empty.Index)
-	if err != nil {
-		return fmt.Errorf("writing OCI layout %q: %w", dir, err)
-	}
-	img, idx := b.top()
-	ann := layout.WithAnnotations(map[string]string{annRefName: tag.TagStr(), "io.containerd.image.name": tag.String()})
-	if idx != nil {
-		err = p.AppendIndex(idx, ann)
-	} else {
-		err = p.AppendImage(img, ann)
-	}
-	if err != nil {
-		return fmt.Errorf("writing OCI layout %q: %w", dir, err)
-	}
-	os.Chmod(tmp, 0o755)
-	if err := fsutil.ReplaceDir(tmp, dir); err != nil {
-		return fmt.Errorf("writing OCI layout %q: %w", dir, err)
-	}
-	ok = true
-	return nil
-}
-
-// writeTarball writes one image as a docker-save tarball (docker load, podman
-// load, crane push FILE), through a temporary file.
-func writeTarball(path string, tag name.Tag, img v1.Image) error {
-	tmp := path + ".tmp"
-	if err := tarball.WriteToFile(tmp, tag, img); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing tarball %q: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing tarball %q: %w", path, err)
-	}
-	return nil
 }

@@ -27,7 +27,7 @@ func fileName(platform string) string {
 func Get(platform string) ([]byte, error) {
 	f, err := files.Open(fileName(platform))
 	if err != nil {
-		return nil, fmt.Errorf("no embedded mlship-serve for %s (this mlship was built without them: build it with `make build`, or pass --server-bin %s=PATH)", platform, platform)
+		return nil, fmt.Errorf("no embedded mlship-serve for %s in this mlship, %s", platform, Have())
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
@@ -39,6 +39,17 @@ func Get(platform string) ([]byte, error) {
 		return nil, fmt.Errorf("embedded mlship-serve for %s: %w", platform, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// Have says which platforms this mlship has binaries for, for error
+// messages: "which has them for linux/amd64, linux/arm64", or that it was
+// built without them.
+func Have() string {
+	ps := Platforms()
+	if len(ps) == 0 {
+		return "which was built without them (build it with `make build`)"
+	}
+	return "which has them for " + strings.Join(ps, ", ")
 }
 
 // Platforms lists the platforms with an embedded binary.
