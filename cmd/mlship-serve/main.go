@@ -38,6 +38,8 @@ type options struct {
 	name            string
 	maxBody         int64
 	maxInFlight     int
+	bodyTimeout     time.Duration
+	maxBodyReaders  int
 	logFormat       string
 	logLevel        string
 	accessLog       bool
@@ -66,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	s, err := serve.New(serve.Config{
 		ModelDir: o.modelDir, ModelName: o.name, MaxBodyBytes: o.maxBody, MaxInFlight: o.maxInFlight,
-		Logger: log, AccessLog: o.accessLog,
+		BodyTimeout: o.bodyTimeout, MaxBodyReaders: o.maxBodyReaders, Logger: log, AccessLog: o.accessLog,
 	})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
@@ -125,6 +127,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.name, "name", env("MLSHIP_MODEL_NAME", ""), "model name in /v2/models/NAME (default: the model card's name) ($MLSHIP_MODEL_NAME)")
 	fs.Int64Var(&o.maxBody, "max-body-bytes", envInt("MLSHIP_MAX_BODY_BYTES", serve.DefaultMaxBodyBytes), "largest request body; larger ones get 413 ($MLSHIP_MAX_BODY_BYTES)")
 	fs.IntVar(&o.maxInFlight, "max-inflight", int(envInt("MLSHIP_MAX_INFLIGHT", serve.DefaultMaxInFlight)), "prediction requests served at once; more get 429 ($MLSHIP_MAX_INFLIGHT)")
+	fs.DurationVar(&o.bodyTimeout, "body-timeout", envDur("MLSHIP_BODY_TIMEOUT", serve.DefaultBodyTimeout), "a prediction request's body must arrive within this time; a slower one gets 408 ($MLSHIP_BODY_TIMEOUT)")
+	fs.IntVar(&o.maxBodyReaders, "max-body-readers", int(envInt("MLSHIP_MAX_BODY_READERS", serve.DefaultMaxBodyReaders)), "prediction request bodies received at once; more get 429 ($MLSHIP_MAX_BODY_READERS)")
 	fs.StringVar(&o.logFormat, "log-format", env("MLSHIP_LOG_FORMAT", "json"), "log format: json (one object a line) or text ($MLSHIP_LOG_FORMAT)")
 	fs.StringVar(&o.logLevel, "log-level", env("MLSHIP_LOG_LEVEL", "info"), "log level: debug, info, warn, error ($MLSHIP_LOG_LEVEL)")
 	fs.BoolVar(&o.accessLog, "access-log", env("MLSHIP_ACCESS_LOG", "") == "true", "log every request ($MLSHIP_ACCESS_LOG=true)")
@@ -142,6 +146,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.drainDelay < 0 || o.shutdownTimeout < 0 {
 		return nil, errors.New("durations must not be negative")
+	}
+	if o.bodyTimeout <= 0 {
+		return nil, fmt.Errorf("--body-timeout must be positive, got %s", o.bodyTimeout)
+	}
+	if o.maxBodyReaders < 1 {
+		return nil, fmt.Errorf("--max-body-readers must be at least 1, got %d", o.maxBodyReaders)
 	}
 	return o, nil
 }

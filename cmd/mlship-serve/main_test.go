@@ -60,6 +60,15 @@ func TestParse(t *testing.T) {
 	assert.Equal(t, "x", o.modelDir)
 	assert.Equal(t, 3, o.maxInFlight)
 
+	assert.Equal(t, 10*time.Second, o.bodyTimeout, "the default")
+	assert.Equal(t, 1024, o.maxBodyReaders, "the default")
+	t.Setenv("MLSHIP_BODY_TIMEOUT", "3s")
+	t.Setenv("MLSHIP_MAX_BODY_READERS", "7")
+	o, err = parse(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Second, o.bodyTimeout)
+	assert.Equal(t, 7, o.maxBodyReaders)
+
 	t.Setenv("MLSHIP_MAX_INFLIGHT", "many")
 	_, err = parse(nil, io.Discard)
 	require.EqualError(t, err, `$MLSHIP_MAX_INFLIGHT: "many" is not an integer`)
@@ -74,6 +83,8 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"--bogus"}, "mlship-serve: flag provided but not defined: -bogus"},
 		{[]string{"--log-format", "xml", "--model", "."}, `mlship-serve: log format "xml": want json or text`},
 		{[]string{"extra"}, `mlship-serve: unexpected arguments ["extra"]`},
+		{[]string{"--body-timeout", "0s"}, `mlship-serve: --body-timeout must be positive, got 0s`},
+		{[]string{"--max-body-readers", "0"}, `mlship-serve: --max-body-readers must be at least 1, got 0`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

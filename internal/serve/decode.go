@@ -16,6 +16,35 @@ func (e *badRequest) Error() string { return e.msg }
 
 func badf(format string, a ...any) error { return &badRequest{fmt.Sprintf(format, a...)} }
 
+// maxQuoted is how much of a client's key, name or number an error quotes.
+const maxQuoted = 64
+
+// clip returns s, or when it is longer than maxQuoted bytes its first bytes and
+// "... (N bytes)": errors never echo a huge key or number back.
+func clip(s string) string { return clipTo(s, maxQuoted) }
+
+// clipTo is clip with a limit of n bytes; the cut falls on a UTF-8 boundary.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "... (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// quote is strconv.Quote of s, clipped like clip: "abc..."... (N bytes).
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	c := clip(s)
+	i := strings.LastIndex(c, "... (")
+	return strconv.Quote(c[:i]) + c[i:]
+}
+
 // schema is what the decoders need to know of the model's inputs.
 type schema struct {
 	features []string
@@ -218,7 +247,7 @@ func (p *parser) number() (float64, error) {
 	}
 	v, err := strconv.ParseFloat(string(p.b[start:p.i]), 64)
 	if err != nil || math.IsInf(v, 0) {
-		return 0, badf("%s is not a finite number", p.b[start:p.i])
+		return 0, badf("%s is not a finite number", clip(string(p.b[start:p.i])))
 	}
 	return v, nil
 }
@@ -388,7 +417,7 @@ func (s *schema) row(p *parser, dst []float64, name rowRef) error {
 				}
 				idx, ok := s.index[key]
 				if !ok {
-					return badf("%s: unknown feature %q; the model takes %s", name, key, listFeatures(s.features))
+					return badf("%s: unknown feature %s; the model takes %s", name, quote(key), listFeatures(s.features))
 				}
 				if got[idx] {
 					return badf("%s: feature %q given twice", name, key)
@@ -426,6 +455,7 @@ func (s *schema) row(p *parser, dst []float64, name rowRef) error {
 
 // predictRequest is a decoded /predict body: rows in a flat backing array.
 type predictRequest struct {
+	key   string // "input", "inputs" or "instances"
 	batch bool
 	rows  int
 	flat  []float64 // rows x features
@@ -460,6 +490,7 @@ func (s *schema) decodePredict(body []byte, req *predictRequest) error {
 					return badf("give one of \"input\", \"inputs\" or \"instances\", not both %q and %q", found, key)
 				}
 				found = key
+				req.key = found
 				if key == "input" {
 					req.flat = grow(req.flat, nf)
 					if err := s.row(p, req.flat[:nf], rowRef{"input", -1}); err != nil {
@@ -490,7 +521,7 @@ func (s *schema) decodePredict(body []byte, req *predictRequest) error {
 					}
 				}
 			default:
-				return badf("unknown field %q: want \"input\" (one row) or \"inputs\" (a batch)", key)
+				return badf("unknown field %s: want \"input\" (one row) or \"inputs\" (a batch)", quote(key))
 			}
 			if p.eat('}') {
 				break

@@ -79,18 +79,102 @@ func TestDecodePredict(t *testing.T) {
 }
 
 func TestFlattenNumbers(t *testing.T) {
-	got, err := flattenNumbers([]byte(`[[1, 2], [3, null]]`), false)
-	require.NoError(t, err)
-	assert.Equal(t, 4, len(got))
-	assert.Equal(t, []float64{1, 2, 3}, got[:3])
-	assert.True(t, math.IsNaN(got[3]))
-	got, err = flattenNumbers([]byte(`[true, false]`), true)
-	require.NoError(t, err)
-	assert.Equal(t, []float64{1, 0}, got)
-	_, err = flattenNumbers([]byte(`[1, "x"]`), false)
-	require.ErrorContains(t, err, "value 1 is a string")
-	_, err = flattenNumbers([]byte(strings.Repeat("[", 40)+strings.Repeat("]", 40)), false)
-	require.ErrorContains(t, err, "nested too deeply")
+	nan := math.NaN()
+	tests := []struct {
+		name, data, datatype string
+		shape                []int64
+		want                 []float64
+		wantErr              string
+	}{
+		{name: "flat", data: `[1, 2, 3, 4]`, datatype: "FP64", shape: []int64{2, 2}, want: []float64{1, 2, 3, 4}},
+		{name: "nested", data: `[[1, 2], [3, null]]`, datatype: "FP32", shape: []int64{2, 2}, want: []float64{1, 2, 3, nan}},
+		{name: "nested 3d", data: `[[[1],[2]],[[3],[4]]]`, datatype: "INT8", shape: []int64{2, 2, 1}, want: []float64{1, 2, 3, 4}},
+		{name: "bools", data: `[true, false, null]`, datatype: "BOOL", shape: []int64{3}, want: []float64{1, 0, nan}},
+		{name: "whole float is an integer", data: `[2.0, 1e2, -0]`, datatype: "INT32", shape: []int64{3}, want: []float64{2, 100, 0}},
+		{name: "integer bounds", data: `[0, 255]`, datatype: "UINT8", shape: []int64{2}, want: []float64{0, 255}},
+		{name: "int32 bounds", data: `[-2147483648, 2147483647]`, datatype: "INT32", shape: []int64{2}, want: []float64{-2147483648, 2147483647}},
+		{name: "fp16 bound", data: `[65504, -65504]`, datatype: "FP16", shape: []int64{2}, want: []float64{65504, -65504}},
+		{name: "empty", data: `[]`, datatype: "FP64", shape: []int64{0, 3}, want: []float64{}},
+
+		{name: "int32 fraction", data: `[1, 2.3]`, datatype: "INT32", shape: []int64{2}, wantErr: "data[1]: 2.3 is not a whole number, as datatype INT32 takes"},
+		{name: "uint8 range", data: `[630]`, datatype: "UINT8", shape: []int64{1}, wantErr: "data[0]: 630 is out of the range of UINT8 (0 to 255)"},
+		{name: "uint negative", data: `[-1]`, datatype: "UINT32", shape: []int64{1}, wantErr: "data[0]: -1 is out of the range of UINT32"},
+		{name: "int64 range", data: `[9223372036854775808]`, datatype: "INT64", shape: []int64{1}, wantErr: "is out of the range of INT64"},
+		{name: "fp32 range", data: `[1e39]`, datatype: "FP32", shape: []int64{1}, wantErr: "data[0]: 1e39 is out of the range of FP32"},
+		{name: "fp16 range", data: `[70000]`, datatype: "FP16", shape: []int64{1}, wantErr: "out of the range of FP16 (-65504 to 65504)"},
+		{name: "fp64 overflow", data: `[1e999]`, datatype: "FP64", shape: []int64{1}, wantErr: "data[0]: 1e999 is not a finite number"},
+		{name: "bool number", data: `[1]`, datatype: "BOOL", shape: []int64{1}, wantErr: "data[0]: 1 is not true or false, as datatype BOOL takes"},
+		{name: "number bool", data: `[true]`, datatype: "FP64", shape: []int64{1}, wantErr: "data[0] is a boolean; datatype FP64 takes numbers"},
+		{name: "string", data: `[1, "x"]`, datatype: "FP64", shape: []int64{2}, wantErr: "data[1] is a string; datatype FP64 takes numbers"},
+		{name: "nested string", data: `[[1, 2], [3, "x"]]`, datatype: "INT64", shape: []int64{2, 2}, wantErr: "data[1][1] is a string; datatype INT64 takes whole numbers"},
+		{name: "ragged same count", data: `[[1,2,3,4],[5,6]]`, datatype: "FP64", shape: []int64{2, 3}, wantErr: "data[0] has 4 elements; the shape [2 3] wants 3 at dimension 1"},
+		{name: "ragged short", data: `[[1,2,3],[4,5]]`, datatype: "FP64", shape: []int64{2, 3}, wantErr: "data[1] has 2 elements; the shape [2 3] wants 3 at dimension 1"},
+		{name: "too many rows", data: `[[1,2,3],[4,5,6],[7,8,9]]`, datatype: "FP64", shape: []int64{2, 3}, wantErr: "data has 3 elements; the shape [2 3] wants 2 at dimension 0"},
+		{name: "mixed flat then nested", data: `[1,2,3,[4,5,6]]`, datatype: "FP64", shape: []int64{2, 3}, wantErr: "data[3] is an array, but the data before it is flat"},
+		{name: "mixed nested then flat", data: `[[1,2,3],4,5,6]`, datatype: "FP64", shape: []int64{2, 3}, wantErr: "data[1] is a value; nested data must follow the shape [2 3], which wants an array of 3 here"},
+		{name: "deeper than shape", data: `[[1],[2]]`, datatype: "FP64", shape: []int64{2}, wantErr: "data[0] is an array; the shape [2] has 1 dimension(s)"},
+		{name: "flat count", data: `[1,2,3]`, datatype: "FP64", shape: []int64{2, 3}, wantErr: "shape [2 3] does not match 3 data values"},
+		{name: "not an array", data: `5`, datatype: "FP64", shape: []int64{1}, wantErr: "data: want an array"},
+		{name: "missing", data: ``, datatype: "FP64", shape: []int64{1}, wantErr: "data: missing"},
+		{name: "trailing", data: `[1] 2`, datatype: "FP64", shape: []int64{1}, wantErr: "data: malformed JSON at byte 4: data after the end"},
+		{name: "unterminated", data: `[1, 2`, datatype: "FP64", shape: []int64{2}, wantErr: "malformed JSON: unexpected end of input"},
+		{name: "BYTES", data: `["a"]`, datatype: "BYTES", shape: []int64{1}, wantErr: `datatype "BYTES" is not numeric`},
+		{name: "empty shape", data: `[1]`, datatype: "FP64", shape: []int64{}, wantErr: "shape is empty"},
+		{name: "negative dim", data: `[1]`, datatype: "FP64", shape: []int64{-1, 3}, wantErr: "shape [-1 3] has a negative dimension"},
+		{name: "too many dims", data: `[1]`, datatype: "FP64", shape: []int64{1, 1, 1, 1, 1, 1, 1, 1, 1}, wantErr: "shape has 9 dimensions; at most 8"},
+		// 6148914691236517206 * 3 wraps around int64 to 2: the product must be checked.
+		{name: "overflowing shape", data: `[1,2]`, datatype: "FP64", shape: []int64{6148914691236517206, 3}, wantErr: "has more elements than any request can hold"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := flattenNumbers([]byte(tc.data), tc.datatype, tc.shape)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.IsType(t, &badRequest{}, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, got, len(tc.want))
+			for i, w := range tc.want {
+				if math.IsNaN(w) {
+					assert.True(t, math.IsNaN(got[i]), "value %d", i)
+				} else {
+					assert.Equal(t, w, got[i], "value %d", i)
+				}
+			}
+		})
+	}
+}
+
+// TestErrorsQuoteAShortPrefix: an error never echoes a huge key or number back,
+// only its first bytes and its length.
+func TestErrorsQuoteAShortPrefix(t *testing.T) {
+	s := newSchema(features)
+	huge := strings.Repeat("k", 900_000)
+	digits := strings.Repeat("9", 900_000)
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown feature": {`{"input": {"` + huge + `": 1}}`, `input: unknown feature "` + strings.Repeat("k", 64) + `"... (900000 bytes); the model takes a, b, c`},
+		"unknown field":   {`{"` + huge + `": 1}`, `unknown field "` + strings.Repeat("k", 64) + `"... (900000 bytes): want "input" (one row) or "inputs" (a batch)`},
+		"huge number":     {`{"input": [1e` + digits + `, 2, 3]}`, `input[0] (a): 1e` + strings.Repeat("9", 62) + `... (900002 bytes) is not a finite number`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var req predictRequest
+			err := s.decodePredict([]byte(tc.body), &req)
+			require.Error(t, err)
+			assert.Equal(t, tc.want, err.Error())
+			assert.Less(t, len(err.Error()), 300)
+		})
+	}
+	_, err := flattenNumbers([]byte(`[1`+digits+`.5]`), "INT64", []int64{1})
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 300, err.Error())
+
+	assert.Equal(t, "abc", clip("abc"))
+	assert.Equal(t, `"abc"`, quote("abc"))
+	// The cut never splits a UTF-8 sequence: 63 ASCII bytes, then a 3-byte rune.
+	long := strings.Repeat("x", 63) + "€€"
+	assert.Equal(t, strings.Repeat("x", 63)+"... (69 bytes)", clip(long))
 }
 
 // FuzzDecodePredict feeds arbitrary bodies to the /predict decoder: it must never
@@ -123,19 +207,51 @@ func FuzzDecodePredict(f *testing.F) {
 	})
 }
 
-// FuzzFlattenNumbers does the same for the Open Inference Protocol's tensor data.
+// FuzzFlattenNumbers does the same for the Open Inference Protocol's tensor
+// data, with any datatype and a shape of up to 4 small dimensions: it must never
+// panic, and data it accepts must give exactly as many values as the shape has
+// elements, each finite (or NaN, missing) and allowed by the datatype.
 func FuzzFlattenNumbers(f *testing.F) {
-	for _, seed := range []string{`[1,2,3]`, `[[1,2],[3,4]]`, `[null, true]`, `[`, `["a"]`, `1`, `[1e400]`} {
-		f.Add([]byte(seed), false)
+	for _, seed := range []struct {
+		data  string
+		dt    uint8
+		shape []byte
+	}{
+		{`[1,2,3]`, 11, []byte{3}}, {`[[1,2],[3,4]]`, 11, []byte{2, 2}}, {`[null, true]`, 0, []byte{2}}, {`[`, 11, []byte{1}},
+		{`["a"]`, 11, []byte{1}}, {`1`, 11, []byte{1}}, {`[1e400]`, 11, []byte{1}}, {`[2.3]`, 7, []byte{1}}, {`[630]`, 1, []byte{1}},
+		{`[[1,2,3,4],[5,6]]`, 11, []byte{2, 3}}, {`[[[1],[2]],[[3],[4]]]`, 5, []byte{2, 2, 1}}, {`[1,[2]]`, 11, []byte{2}},
+	} {
+		f.Add([]byte(seed.data), seed.dt, seed.shape)
 	}
-	f.Fuzz(func(t *testing.T, data []byte, bools bool) {
-		vals, err := flattenNumbers(data, bools)
+	names := []string{"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"}
+	f.Fuzz(func(t *testing.T, data []byte, dt uint8, dims []byte) {
+		datatype := names[int(dt)%len(names)]
+		shape := make([]int64, 0, 4)
+		size := 1
+		for _, d := range dims[:min(len(dims), 4)] {
+			shape = append(shape, int64(d%8))
+			size *= int(d % 8)
+		}
+		vals, err := flattenNumbers(data, datatype, shape)
 		if err != nil {
+			if _, ok := err.(*badRequest); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
 			return
 		}
+		if len(vals) != size {
+			t.Fatalf("shape %v: %d values from %q", shape, len(vals), data)
+		}
+		typ := oipTypes[datatype]
 		for _, v := range vals {
-			if math.IsInf(v, 0) {
+			switch {
+			case math.IsNaN(v):
+			case math.IsInf(v, 0):
 				t.Fatalf("infinite value accepted from %q", data)
+			case typ.boolean && v != 0 && v != 1:
+				t.Fatalf("BOOL value %v accepted from %q", v, data)
+			case typ.integer && v != math.Trunc(v), !typ.boolean && (v < typ.lo || v > typ.hi):
+				t.Fatalf("%s value %v accepted from %q", datatype, v, data)
 			}
 		}
 	})

@@ -21,6 +21,19 @@ var features = []string{"a", "b", "c"}
 // (softmax, 3 classes) or regression (linear).
 func writeModel(t testing.TB, task string) string {
 	t.Helper()
+	return writeModelWith(t, task, 1, nil)
+}
+
+// writeModelScaled is writeModel with every weight multiplied by wscale.
+func writeModelScaled(t testing.TB, task string, wscale float64) string {
+	t.Helper()
+	return writeModelWith(t, task, wscale, nil)
+}
+
+// writeModelWith is writeModel with every weight multiplied by wscale and, when
+// labels is not nil, those class labels.
+func writeModelWith(t testing.TB, task string, wscale float64, labels []string) string {
+	t.Helper()
 	outputs, output := 1, model.OutputSigmoid
 	classes := []string{"0", "1"}
 	var scale *model.Scale
@@ -29,6 +42,9 @@ func writeModel(t testing.TB, task string) string {
 		outputs, output, classes = 3, model.OutputSoftmax, []string{"0", "1", "2"}
 	case "regression":
 		output, classes, scale = model.OutputLinear, nil, &model.Scale{Mean: 100, Std: 10}
+	}
+	if labels != nil {
+		classes = labels
 	}
 	card := &model.Card{
 		Format: model.Format, Name: "toy-" + task, Task: dataset.Task(task), Features: features, Target: "y", Classes: classes,
@@ -43,13 +59,14 @@ func writeModel(t testing.TB, task string) string {
 	for _, p := range card.Network.Params() {
 		data := make([]float64, p.Size())
 		for i := range data {
-			data[i] = v
+			data[i] = v * wscale
 			v = -v*1.1 + 0.05
 		}
 		tensors[p.Name] = model.Tensor{Shape: p.Shape, Data: data}
 	}
 	dir := filepath.Join(t.TempDir(), task)
-	require.NoError(t, model.WriteDir(dir, card, tensors, []byte("{}\n")))
+	// metrics.json says what the card says (model.Load checks that they agree).
+	require.NoError(t, model.WriteDir(dir, card, tensors, []byte(`{"accuracy": 0.9}`+"\n")))
 	return dir
 }
 

@@ -18,10 +18,11 @@ type Metrics struct {
 	requests *prometheus.CounterVec   // route, code
 	duration *prometheus.HistogramVec // route
 	inflight prometheus.Gauge
+	bodies   prometheus.Gauge
 	rows     prometheus.Counter
 	classes  *prometheus.CounterVec // class (classifiers)
-	values   prometheus.Histogram   // predicted value (regression)
-	drift    *driftHistogram
+	values   *shardedHistogram      // predicted value (regression)
+	drift    *shardedHistogram
 	missing  *prometheus.CounterVec
 	ready    prometheus.Gauge
 	classCtr []prometheus.Counter           // per class index, resolved once
@@ -53,7 +54,10 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16), // 50us to about 1.6s
 		}, []string{"route"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mlship_http_requests_in_flight", Help: "Prediction requests being served now.",
+			Name: "mlship_http_requests_in_flight", Help: "Prediction requests being served now (their bodies read).",
+		}),
+		bodies: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mlship_http_request_bodies_reading", Help: "Prediction request bodies being received now.",
 		}),
 		rows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mlship_predicted_rows_total", Help: "Rows predicted.",
@@ -80,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 	for k, v := range c.Metrics {
 		offline.WithLabelValues(k).Set(v)
 	}
-	reg.MustRegister(x.requests, x.duration, x.inflight, x.rows, x.drift, x.missing, x.ready, info, offline,
+	reg.MustRegister(x.requests, x.duration, x.inflight, x.bodies, x.rows, x.drift, x.missing, x.ready, info, offline,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if len(c.Classes) > 0 {
 		x.classes = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -99,10 +103,9 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 		for i, z := range zBuckets {
 			b[i] = mean + z*std
 		}
-		x.values = prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "mlship_predicted_value", Help: "Predicted values (regression); buckets at the training target's mean + k std.",
-			Buckets: b,
-		})
+		desc := prometheus.NewDesc("mlship_predicted_value",
+			"Predicted values (regression); buckets at the training target's mean + k std.", nil, nil)
+		x.values = newShardedHistogram(desc, [][]string{nil}, b, len(x.drift.shards))
 		reg.MustRegister(x.values)
 	}
 	for _, f := range c.Features {

@@ -31,11 +31,15 @@ func Run(ctx context.Context, s *Server, lc Lifecycle) error {
 	if err != nil {
 		return fmt.Errorf("listening on %q: %w", lc.Addr, err)
 	}
+	// Headers get 10 s; a prediction body gets its own deadline (Config.BodyTimeout,
+	// set by the handler); ReadTimeout bounds a body nobody reads (a 405's), and
+	// the response must be written within a minute of the body's deadline.
+	const headerTimeout = 10 * time.Second
 	hs := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       headerTimeout + s.cfg.BodyTimeout,
+		WriteTimeout:      s.cfg.BodyTimeout + 60*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,

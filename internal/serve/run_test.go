@@ -85,7 +85,7 @@ func TestShutdownLosesNoRequest(t *testing.T) {
 	}()
 	_, err = pw.Write([]byte(`{"input":[1,`))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return s.inflight.Load() >= 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return s.readers.Load() >= 1 }, 5*time.Second, time.Millisecond)
 
 	time.Sleep(200 * time.Millisecond) // traffic flows
 	cancel()                           // SIGTERM

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,8 +36,16 @@ type Config struct {
 	// MaxBodyBytes bounds a request body; larger ones get 413 (default 1 MiB).
 	MaxBodyBytes int64
 	// MaxInFlight bounds the prediction requests served at once; past it the
-	// server answers 429 at once (default 256).
+	// server answers 429 at once (default 256). A request takes a slot only once
+	// its body has been read, so slow clients cannot hold the slots.
 	MaxInFlight int
+	// BodyTimeout bounds the reading of a prediction request's body, from when
+	// the handler starts reading it to its last byte; a slower body gets 408 and
+	// its connection is closed (default 10s).
+	BodyTimeout time.Duration
+	// MaxBodyReaders bounds the prediction request bodies being received at once
+	// (one per connection); past it the server answers 429 at once (default 1024).
+	MaxBodyReaders int
 	// Logger receives startup, error and (with AccessLog) request lines.
 	Logger *slog.Logger
 	// AccessLog logs every request.
@@ -47,8 +56,10 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultMaxBodyBytes = 1 << 20
-	DefaultMaxInFlight  = 256
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxInFlight    = 256
+	DefaultBodyTimeout    = 10 * time.Second
+	DefaultMaxBodyReaders = 1024
 )
 
 // Validate checks the configuration.
@@ -61,6 +72,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 0 {
 		return fmt.Errorf("max in-flight requests must not be negative, got %d", c.MaxInFlight)
+	}
+	if c.BodyTimeout < 0 {
+		return fmt.Errorf("body timeout must not be negative, got %s", c.BodyTimeout)
+	}
+	if c.MaxBodyReaders < 0 {
+		return fmt.Errorf("max body readers must not be negative, got %d", c.MaxBodyReaders)
 	}
 	return nil
 }
@@ -85,26 +102,31 @@ var routes = []string{routePredict, routeInfer, routeModelMeta, routeModelRdy, r
 
 // Server answers predictions for one model.
 type Server struct {
-	cfg      Config
-	model    *model.Model
-	schema   *schema
-	name     string
-	version  string // model version: the first 12 hex digits of the weights' sha256
-	metrics  *Metrics
-	reg      *prometheus.Registry
-	log      *slog.Logger
-	ready    atomic.Bool
-	inflight atomic.Int64
-	labels   [][]byte // JSON token of each class label
-	probKeys [][]byte // `"label":` of each class
-	intClass bool     // every class label is an integer
-	pool     sync.Pool
-	handler  http.Handler
+	cfg        Config
+	model      *model.Model
+	schema     *schema
+	name       string
+	version    string // model version: the first 12 hex digits of the weights' sha256
+	metrics    *Metrics
+	reg        *prometheus.Registry
+	log        *slog.Logger
+	ready      atomic.Bool
+	inflight   atomic.Int64 // prediction requests holding a slot
+	readers    atomic.Int64 // prediction request bodies being read
+	labels     [][]byte     // JSON token of each class label
+	probKeys   [][]byte     // `"label":` of each class
+	intClass   bool         // every class label is an integer
+	classValue []float64    // each class label as a number; nil when one is not a number
+	pool       sync.Pool
+	handler    http.Handler
+	// admitted, when set (by tests), runs after a request took its in-flight slot.
+	admitted func()
 }
 
 // work holds the per-request buffers, pooled.
 type work struct {
-	shard   int // of the drift histogram
+	shard   int  // of the sharded histograms
+	slot    bool // holds an in-flight slot
 	body    bytes.Buffer
 	req     predictRequest
 	scratch *model.Scratch
@@ -112,6 +134,7 @@ type work struct {
 	probs   []float64
 	classes []int
 	values  []float64
+	z       []float64 // standardised inputs, rows x features
 }
 
 // New loads the model and builds the server; it is ready at once.
@@ -124,6 +147,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.MaxBodyReaders == 0 {
+		cfg.MaxBodyReaders = DefaultMaxBodyReaders
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -147,16 +176,22 @@ func New(cfg Config) (*Server, error) {
 		s.version = s.version[:12]
 	}
 	s.intClass = true
+	numeric := true
 	for _, l := range m.Card.Classes {
 		tok := []byte(l)
-		if f, err := strconv.ParseFloat(l, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		f, err := strconv.ParseFloat(l, 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || !isJSONNumber(l) {
 			tok = appendJSONString(nil, l)
-			s.intClass = false
+			s.intClass, numeric = false, false
 		} else if f != math.Trunc(f) {
 			s.intClass = false
 		}
+		s.classValue = append(s.classValue, f)
 		s.labels = append(s.labels, tok)
 		s.probKeys = append(s.probKeys, append(appendJSONString(nil, l), ':'))
+	}
+	if !numeric {
+		s.classValue = nil
 	}
 	s.metrics = NewMetrics(cfg.Registry, m, s.version)
 	s.pool.New = func() any { return &work{scratch: m.NewScratch(), shard: s.metrics.drift.shard()} }
@@ -184,29 +219,30 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern, route string, methods string, limited bool, fn func(w http.ResponseWriter, r *http.Request, wk *work) int) {
-		mux.Handle(pattern, s.instrument(route, methods, limited, fn))
+	handle := func(pattern, route string, methods string, fn func(w http.ResponseWriter, r *http.Request, wk *work) int) {
+		mux.Handle(pattern, s.instrument(route, methods, fn))
 	}
-	handle("/predict", routePredict, "POST", true, s.predict)
-	handle("/v2/models/{name}/infer", routeInfer, "POST", true, s.infer)
-	handle("/v2/models/{name}/versions/{version}/infer", routeInfer, "POST", true, s.infer)
-	handle("/v2/models/{name}", routeModelMeta, "GET", false, s.modelMetadata)
-	handle("/v2/models/{name}/versions/{version}", routeModelMeta, "GET", false, s.modelMetadata)
-	handle("/v2/models/{name}/ready", routeModelRdy, "GET", false, s.modelReady)
-	handle("/v2/models/{name}/versions/{version}/ready", routeModelRdy, "GET", false, s.modelReady)
-	handle("/v2", routeServer, "GET", false, s.serverMetadata)
-	handle("/v2/health/live", routeLive, "GET", false, s.live)
-	handle("/v2/health/ready", routeReady, "GET", false, s.readyz)
-	handle("/healthz", routeHealthz, "GET", false, s.live)
-	handle("/readyz", routeReadyz, "GET", false, s.readyz)
+	handle("/predict", routePredict, "POST", s.predict)
+	handle("/v2/models/{name}/infer", routeInfer, "POST", s.infer)
+	handle("/v2/models/{name}/versions/{version}/infer", routeInfer, "POST", s.infer)
+	handle("/v2/models/{name}", routeModelMeta, "GET", s.modelMetadata)
+	handle("/v2/models/{name}/versions/{version}", routeModelMeta, "GET", s.modelMetadata)
+	handle("/v2/models/{name}/ready", routeModelRdy, "GET", s.modelReady)
+	handle("/v2/models/{name}/versions/{version}/ready", routeModelRdy, "GET", s.modelReady)
+	handle("/v2", routeServer, "GET", s.serverMetadata)
+	handle("/v2/{$}", routeServer, "GET", s.serverMetadata)
+	handle("/v2/health/live", routeLive, "GET", s.live)
+	handle("/v2/health/ready", routeReady, "GET", s.readyz)
+	handle("/healthz", routeHealthz, "GET", s.live)
+	handle("/readyz", routeReadyz, "GET", s.readyz)
 	prom := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
-	handle("/metrics", routeMetrics, "GET", false, func(w http.ResponseWriter, r *http.Request, _ *work) int {
+	handle("/metrics", routeMetrics, "GET", func(w http.ResponseWriter, r *http.Request, _ *work) int {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		prom.ServeHTTP(rec, r)
 		return rec.code
 	})
-	handle("/", routeNotFound, "", false, func(w http.ResponseWriter, r *http.Request, wk *work) int {
-		return s.fail(w, wk, http.StatusNotFound, "no route %s %s: see /predict, /v2/models/%s/infer, /healthz, /readyz, /metrics", r.Method, r.URL.Path, s.name)
+	handle("/", routeNotFound, "", func(w http.ResponseWriter, r *http.Request, wk *work) int {
+		return s.fail(w, wk, http.StatusNotFound, "no route %s %s: see /predict, /v2/models/%s/infer, /healthz, /readyz, /metrics", clip(r.Method), clip(r.URL.Path), s.name)
 	})
 	return mux
 }
@@ -221,9 +257,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// instrument wraps a handler with the method check, the in-flight limit, a pooled
-// work buffer, metrics and the access log. fn returns the status it wrote.
-func (s *Server) instrument(route, methods string, limited bool, fn func(http.ResponseWriter, *http.Request, *work) int) http.Handler {
+// instrument wraps a handler with the method check, a pooled work buffer,
+// metrics and the access log. fn returns the status it wrote.
+func (s *Server) instrument(route, methods string, fn func(http.ResponseWriter, *http.Request, *work) int) http.Handler {
 	allowed := strings.Split(methods, ",")
 	if methods == "GET" {
 		allowed = append(allowed, "HEAD")
@@ -232,8 +268,8 @@ func (s *Server) instrument(route, methods string, limited bool, fn func(http.Re
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		wk := s.pool.Get().(*work)
-		code := s.serve(w, r, wk, route, methods, allowed, allow, limited, fn)
-		if cap(wk.out) <= 1<<20 && wk.body.Cap() <= 4<<20 {
+		code := s.serve(w, r, wk, route, methods, allowed, allow, fn)
+		if cap(wk.out) <= 1<<20 && wk.body.Cap() <= 4<<20 && cap(wk.z) <= 1<<20 {
 			s.pool.Put(wk)
 		}
 		d := time.Since(start)
@@ -244,8 +280,9 @@ func (s *Server) instrument(route, methods string, limited bool, fn func(http.Re
 	})
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, wk *work, route, methods string, allowed []string, allow string, limited bool, fn func(http.ResponseWriter, *http.Request, *work) int) (code int) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, wk *work, route, methods string, allowed []string, allow string, fn func(http.ResponseWriter, *http.Request, *work) int) (code int) {
 	defer func() {
+		s.release(wk) // a handler that panicked, or returned early, still holds its slot
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
@@ -264,41 +301,105 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, wk *work, route, 
 		}
 		if !ok {
 			w.Header().Set("Allow", allow)
-			return s.fail(w, wk, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)
+			return s.fail(w, wk, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", clip(r.Method), clip(r.URL.Path), allow)
 		}
-	}
-	if limited {
-		n := s.inflight.Add(1)
-		defer s.inflight.Add(-1)
-		if n > int64(s.cfg.MaxInFlight) {
-			w.Header().Set("Retry-After", "1")
-			return s.fail(w, wk, http.StatusTooManyRequests, "too many requests in flight (limit %d); retry later", s.cfg.MaxInFlight)
-		}
-		s.metrics.inflight.Inc()
-		defer s.metrics.inflight.Dec()
 	}
 	return fn(w, r, wk)
 }
 
-// readBody reads the request body into wk.body, enforcing the size limit.
+// admit reads a prediction request's body (readBody) and then takes an in-flight
+// slot, so that a slot is held only while the server works, never while a client
+// sends. On failure it has answered and returns the status; the slot is released
+// by release (which serve also calls when the handler returns).
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, wk *work) ([]byte, int) {
+	body, code, err := s.readBody(w, r, wk)
+	if err != nil {
+		return nil, s.fail(w, wk, code, "%v", err)
+	}
+	if s.inflight.Add(1) > int64(s.cfg.MaxInFlight) {
+		s.inflight.Add(-1)
+		w.Header().Set("Retry-After", "1")
+		return nil, s.fail(w, wk, http.StatusTooManyRequests, "too many requests in flight (limit %d); retry later", s.cfg.MaxInFlight)
+	}
+	wk.slot = true
+	s.metrics.inflight.Inc()
+	if s.admitted != nil {
+		s.admitted()
+	}
+	return body, 0
+}
+
+// release gives back wk's in-flight slot, if it holds one.
+func (s *Server) release(wk *work) {
+	if wk.slot {
+		wk.slot = false
+		s.inflight.Add(-1)
+		s.metrics.inflight.Dec()
+	}
+}
+
+// readDeadliner is what net/http's ResponseWriter implements for
+// http.ResponseController; asserted directly to save an allocation per request.
+type readDeadliner interface {
+	SetReadDeadline(time.Time) error
+}
+
+func setReadDeadline(w http.ResponseWriter, t time.Time) {
+	if d, ok := w.(readDeadliner); ok {
+		d.SetReadDeadline(t)
+		return
+	}
+	http.NewResponseController(w).SetReadDeadline(t) // a wrapped writer; an error means not supported
+}
+
+// readBody reads the request body into wk.body, enforcing the size limit, the
+// bound on bodies read at once and the body deadline.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, wk *work) ([]byte, int, error) {
 	limit := s.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
+		dropBody(w)
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, limit)
 	}
+	if s.readers.Add(1) > int64(s.cfg.MaxBodyReaders) {
+		s.readers.Add(-1)
+		dropBody(w)
+		w.Header().Set("Retry-After", "1")
+		return nil, http.StatusTooManyRequests, fmt.Errorf("too many request bodies being received at once (limit %d); retry later", s.cfg.MaxBodyReaders)
+	}
+	s.metrics.bodies.Inc()
+	defer func() {
+		s.readers.Add(-1)
+		s.metrics.bodies.Dec()
+	}()
+	setReadDeadline(w, time.Now().Add(s.cfg.BodyTimeout))
 	wk.body.Reset()
 	if r.ContentLength > 0 {
-		wk.body.Grow(int(r.ContentLength))
+		// Not the whole declared length at once: a client that declares 1 MiB
+		// and sends nothing must not cost 1 MiB.
+		wk.body.Grow(int(min(r.ContentLength, 64<<10)))
 	}
 	_, err := wk.body.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
+		dropBody(w)
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is over the limit of %d bytes", limit)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, http.StatusRequestTimeout, fmt.Errorf("request body not received within %s (%d bytes arrived); send the body at once", s.cfg.BodyTimeout, wk.body.Len())
+		}
 		return nil, http.StatusBadRequest, fmt.Errorf("reading the request body: %v", err)
 	}
+	setReadDeadline(w, time.Time{}) // the body is read: no deadline while the server works
 	return wk.body.Bytes(), 0, nil
+}
+
+// dropBody makes the server close the connection after the answer without
+// reading what is left of the request body: net/http would otherwise read up to
+// 256 KiB of it first, for as long as the client cares to trickle it.
+func dropBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	setReadDeadline(w, time.Now())
 }
 
 // jsonContentType is shared by every response (net/http only reads it), which
@@ -314,9 +415,16 @@ func writeJSON(w http.ResponseWriter, code int, body []byte) int {
 	return code
 }
 
+// maxErrorBytes bounds an error message: the decoders quote only a short prefix
+// of what a client sent, and this is the backstop should one still be long.
+const maxErrorBytes = 2048
+
 // fail answers {"error": "..."} with status code.
 func (s *Server) fail(w http.ResponseWriter, wk *work, code int, format string, a ...any) int {
 	msg := fmt.Sprintf(format, a...)
+	if len(msg) > maxErrorBytes {
+		msg = clipTo(msg, maxErrorBytes)
+	}
 	b := append(wk.out[:0], `{"error":`...)
 	b = appendJSONString(b, msg)
 	b = append(b, "}\n"...)
@@ -340,45 +448,64 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request, _ *work) int {
 
 // predict answers POST /predict.
 func (s *Server) predict(w http.ResponseWriter, r *http.Request, wk *work) int {
-	body, code, err := s.readBody(w, r, wk)
-	if err != nil {
-		return s.fail(w, wk, code, "%v", err)
+	body, code := s.admit(w, r, wk)
+	if code != 0 {
+		return code
 	}
 	if err := s.schema.decodePredict(body, &wk.req); err != nil {
 		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
 	}
-	s.run(wk, wk.req.flat, wk.req.rows)
+	key := "input"
+	if wk.req.batch {
+		key = wk.req.key
+	}
+	if err := s.run(wk, wk.req.flat, wk.req.rows, key); err != nil {
+		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
+	}
 	wk.out = s.encodePredict(wk.out[:0], wk, wk.req.rows, wk.req.batch)
+	s.release(wk) // the work is done; writing to a slow reader must not hold the slot
 	return writeJSON(w, http.StatusOK, wk.out)
 }
 
 // run predicts rows (raw values, NaN = missing) into wk.classes/wk.probs or
-// wk.values, and records the live-input and prediction metrics.
-func (s *Server) run(wk *work, flat []float64, rows int) {
+// wk.values. A row whose standardised input or prediction is not finite fails
+// the request with a badRequest naming it (key[i], or "row i" when key is "";
+// key alone when it is "input"). Only a request that succeeded is recorded in
+// the live-input and prediction metrics, so they never see a non-finite value.
+func (s *Server) run(wk *work, flat []float64, rows int, key string) error {
 	m := s.model
 	nf := len(s.schema.features)
 	outs := m.Card.Network.Outputs
 	classifier := len(s.labels) > 0
 	wk.classes, wk.probs, wk.values = wk.classes[:0], wk.probs[:0], wk.values[:0]
-	x := s.metrics
+	wk.z = grow(wk.z, rows*nf)
 	for i := 0; i < rows; i++ {
 		raw := flat[i*nf : (i+1)*nf]
-		for j, v := range raw {
-			if math.IsNaN(v) {
-				x.missObs[j].Inc()
+		z := m.Preprocess(raw, wk.scratch)
+		for j, v := range z {
+			if math.IsInf(v, 0) || math.IsNaN(v) {
+				return badf("%s: the prediction is not finite for this input: %s = %s is too far outside the training data (mean %g, std %g)",
+					rowName(key, i), s.schema.features[j], clip(strconv.FormatFloat(raw[j], 'g', -1, 64)),
+					m.Card.Preprocess.Mean[j], m.Card.Preprocess.Std[j])
 			}
 		}
-		z := m.Preprocess(raw, wk.scratch)
-		x.drift.observe(wk.shard, z)
+		copy(wk.z[i*nf:(i+1)*nf], z)
 		out := m.Forward(z, wk.scratch)
 		if !classifier {
 			v := out[0]
 			if ts := m.Card.TargetScale; ts != nil {
 				v = v*ts.Std + ts.Mean
 			}
+			if math.IsInf(v, 0) || math.IsNaN(v) {
+				return notFinite(key, i)
+			}
 			wk.values = append(wk.values, v)
-			x.values.Observe(v)
 			continue
+		}
+		for _, p := range out {
+			if math.IsInf(p, 0) || math.IsNaN(p) {
+				return notFinite(key, i)
+			}
 		}
 		// The class rule of Predict and of the gate's metrics.
 		class := model.ClassOf(out)
@@ -388,9 +515,43 @@ func (s *Server) run(wk *work, flat []float64, rows int) {
 			wk.probs = append(wk.probs, out...)
 		}
 		wk.classes = append(wk.classes, class)
-		x.classCtr[class].Inc()
+	}
+	x := s.metrics
+	for i, v := range flat[:rows*nf] {
+		if math.IsNaN(v) {
+			x.missObs[i%nf].Inc()
+		}
+	}
+	for i := 0; i < rows; i++ {
+		x.drift.observe(wk.shard, wk.z[i*nf:(i+1)*nf])
+	}
+	if classifier {
+		for _, c := range wk.classes {
+			x.classCtr[c].Inc()
+		}
+	} else {
+		for _, v := range wk.values {
+			x.values.observeOne(wk.shard, 0, v)
+		}
 	}
 	x.rows.Add(float64(rows))
+	return nil
+}
+
+func notFinite(key string, i int) error {
+	return badf("%s: the prediction is not finite for this input (its values are too far outside the training data)", rowName(key, i))
+}
+
+// rowName names row i of a request in errors: "input" for /predict's single
+// row, "inputs[3]" in a batch, "row 3" for the Open Inference Protocol.
+func rowName(key string, i int) string {
+	switch key {
+	case "input":
+		return key
+	case "":
+		return "row " + strconv.Itoa(i)
+	}
+	return key + "[" + strconv.Itoa(i) + "]"
 }
 
 // encodePredict writes the /predict answer:
@@ -443,6 +604,17 @@ func (s *Server) encodePredict(b []byte, wk *work, rows int, batch bool) []byte 
 		b = append(b, ']')
 	}
 	return append(b, "}\n"...)
+}
+
+// isJSONNumber reports whether s is a number in JSON's grammar (strconv accepts
+// more: "+1", "0x10", "1_000", "Inf"), so that it can be written unquoted.
+func isJSONNumber(s string) bool {
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+		return false
+	}
+	p := &parser{b: []byte(s)}
+	_, err := p.number()
+	return err == nil && p.i == len(s)
 }
 
 // appendJSONString appends s as a JSON string.

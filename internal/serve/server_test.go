@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,7 +183,7 @@ func TestOpenInferenceProtocol(t *testing.T) {
 		`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"b","shape":[1],"datatype":"FP64","data":[1]}]}`:  `feature "c" is missing`,
 		`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"zz","shape":[1],"datatype":"FP64","data":[1]}]}`: `"zz" is not a feature of the model`,
 		`{"inputs":[{"name":"input-0","shape":[1,3],"datatype":"FP64","data":[1,2,3]}],"outputs":[{"name":"nope"}]}`:                `unknown output "nope"`,
-		`{"inputs":[{"name":"input-0","shape":[1,3],"datatype":"FP64","data":[1,2,"x"]}]}`:                                          "value 2 is a string",
+		`{"inputs":[{"name":"input-0","shape":[1,3],"datatype":"FP64","data":[1,2,"x"]}]}`:                                          "data[2] is a string; datatype FP64 takes numbers",
 		`{"inputs":`: "malformed inference request",
 	}
 	for body, want := range bad {
@@ -207,15 +208,22 @@ func TestDrainFailsReadiness(t *testing.T) {
 	assert.Equal(t, 200, do(t, "POST", ts.URL+"/predict", `{"input":[1,2,3]}`).code, "still serving while draining")
 }
 
-// TestInFlightLimit holds one request in flight (its body is still arriving) and
-// checks that the next one is refused at once with 429, then served once the
+// TestInFlightLimit holds one request in flight (in the handler, its body read)
+// and checks that the next one is refused at once with 429, then served once the
 // first has finished.
 func TestInFlightLimit(t *testing.T) {
 	s, ts := newTestServer(t, "binary", func(c *Config) { c.MaxInFlight = 1 })
-	pr, pw := io.Pipe()
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	var once sync.Once
+	s.admitted = func() {
+		once.Do(func() {
+			held <- struct{}{}
+			<-hold
+		})
+	}
 	first := make(chan int)
 	go func() {
-		res, err := http.Post(ts.URL+"/predict", "application/json", pr)
+		res, err := http.Post(ts.URL+"/predict", "application/json", strings.NewReader(`{"input":[1,2,3]}`))
 		if err != nil {
 			first <- -1
 			return
@@ -223,10 +231,8 @@ func TestInFlightLimit(t *testing.T) {
 		res.Body.Close()
 		first <- res.StatusCode
 	}()
-	_, err := pw.Write([]byte(`{"input":[1,`))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return s.inflight.Load() == 1 }, 5*time.Second, time.Millisecond,
-		"the first request never reached the handler")
+	<-held
+	assert.EqualValues(t, 1, s.inflight.Load())
 	start := time.Now()
 	r := do(t, "POST", ts.URL+"/predict", `{"input":[1,2,3]}`)
 	assert.Equal(t, http.StatusTooManyRequests, r.code)
@@ -235,8 +241,8 @@ func TestInFlightLimit(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second)
 	// Health and metrics are not limited.
 	assert.Equal(t, 200, do(t, "GET", ts.URL+"/healthz", "").code)
-	pw.Write([]byte(`2,3]}`))
-	pw.Close()
+	close(hold)
 	assert.Equal(t, 200, <-first)
 	assert.Equal(t, 200, do(t, "POST", ts.URL+"/predict", `{"input":[1,2,3]}`).code)
+	assert.EqualValues(t, 0, s.inflight.Load(), "every slot is given back")
 }
