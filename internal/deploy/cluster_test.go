@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/testutil/kube"
 )
 
@@ -201,4 +202,51 @@ func TestTimeout(t *testing.T) {
 	_, err = Run(context.Background(), cfg)
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "timed out after 2s"), "%v", err)
+}
+
+// TestScaledToZero: --replicas 0 deploys a Deployment scaled to zero, and the
+// rollout wait ends as soon as the controller has observed it, also when a
+// running one is scaled to zero (as kubectl rollout status, it does not wait
+// for the pods to go).
+func TestScaledToZero(t *testing.T) {
+	cfg, kc := clusterConfig(t, "zero", goodA)
+	cfg.Replicas = 0
+	start := time.Now()
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.Equal(t, "1", res.Revision)
+	d, err := kc.AppsV1().Deployments("default").Get(context.Background(), "zero", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotNil(t, d.Spec.Replicas)
+	assert.Equal(t, int32(0), *d.Spec.Replicas)
+
+	cfg.Replicas = 2
+	_, err = Run(context.Background(), cfg)
+	require.NoError(t, err)
+	cfg.Replicas = 0
+	var logs bytes.Buffer
+	cfg.Log = &logs
+	_, err = Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Contains(t, logs.String(), "deployment default/zero: successfully rolled out (scaled to zero)")
+	d, err = kc.AppsV1().Deployments("default").Get(context.Background(), "zero", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(0), *d.Spec.Replicas)
+}
+
+// TestWrongCredentials: a token the cluster does not know is an input error
+// (exit 2) said before anything is applied.
+func TestWrongCredentials(t *testing.T) {
+	c := kube.Shared(t)
+	cfg, _ := clusterConfig(t, "badtoken", goodA)
+	b, err := os.ReadFile(c.Kubeconfig)
+	require.NoError(t, err)
+	require.Contains(t, string(b), c.AdminToken)
+	cfg.Kube = KubeconfigSource{Data: []byte(strings.ReplaceAll(string(b), c.AdminToken, "not-a-token"))}
+	_, err = Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Equal(t, fault.Usage, fault.CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "cluster at "+c.Server+" refused the credentials (unauthorized)")
+	assert.NotContains(t, err.Error(), "not-a-token")
 }

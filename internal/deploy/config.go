@@ -7,9 +7,12 @@ package deploy
 
 import (
 	"errors"
-	"fmt"
+	"flag"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -18,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 )
 
 // FieldManager is the server-side apply field manager.
@@ -89,20 +93,15 @@ func DefaultConfig() Config {
 }
 
 // setDefaults fills what a caller that did not start from DefaultConfig left
-// empty (zero replicas stay zero only with manifests, which set their own).
+// empty. Replicas and ProgressDeadline are taken as given: zero replicas is a
+// Deployment scaled to zero, and a zero deadline is refused by Validate.
 func (c *Config) setDefaults() {
 	d := DefaultConfig()
 	if c.Namespace == "" {
 		c.Namespace = d.Namespace
 	}
-	if c.Replicas == 0 && len(c.Manifests) == 0 {
-		c.Replicas = d.Replicas
-	}
 	if c.Timeout == 0 {
 		c.Timeout = d.Timeout
-	}
-	if c.ProgressDeadline == 0 {
-		c.ProgressDeadline = d.ProgressDeadline
 	}
 	for _, p := range []struct {
 		dst *string
@@ -146,11 +145,28 @@ func (c Config) Validate() error {
 	if c.Timeout < 0 {
 		add("timeout", "must not be negative, got %s", c.Timeout)
 	}
-	for _, q := range []struct{ field, v string }{
-		{"cpu-request", c.CPURequest}, {"cpu-limit", c.CPULimit}, {"memory-request", c.MemoryRequest}, {"memory-limit", c.MemoryLimit},
+	if c.ProgressDeadline < 1 {
+		add("progress-deadline", "must be at least 1 (seconds), got %d", c.ProgressDeadline)
+	}
+	quantity := func(field, v string) *resource.Quantity {
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			add(field, "%q is not a quantity (like 100m, 1, 128Mi)", v)
+			return nil
+		}
+		if q.Sign() < 0 {
+			add(field, "must not be negative, got %s", v)
+			return nil
+		}
+		return &q
+	}
+	for _, r := range []struct{ request, limit, reqValue, limValue string }{
+		{"cpu-request", "cpu-limit", c.CPURequest, c.CPULimit},
+		{"memory-request", "memory-limit", c.MemoryRequest, c.MemoryLimit},
 	} {
-		if _, err := resource.ParseQuantity(q.v); err != nil {
-			add(q.field, "%q is not a quantity (like 100m, 1, 128Mi)", q.v)
+		req, lim := quantity(r.request, r.reqValue), quantity(r.limit, r.limValue)
+		if req != nil && lim != nil && req.Cmp(*lim) > 0 {
+			add(r.request, "must not be above {%s} (%s), got %s", r.limit, r.limValue, r.reqValue)
 		}
 	}
 	if c.DryRun && c.Render {
@@ -159,36 +175,94 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// RESTConfig resolves the source into a client configuration.
+// RESTConfig resolves the source into a client configuration. A kubeconfig
+// that is missing, unreadable or invalid is an input error (exit 2) naming it.
 func (k KubeconfigSource) RESTConfig() (*rest.Config, error) {
+	quietKlog()
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.Context}
 	switch {
 	case len(k.Data) > 0:
 		cc, err := clientcmd.Load(k.Data)
 		if err != nil {
-			return nil, fmt.Errorf("reading the kubeconfig data: %w", err)
+			return nil, fault.Inputf("cannot read the kubeconfig data (kubeconfig-data): %w", err)
 		}
-		return clientcmd.NewDefaultClientConfig(*cc, overrides).ClientConfig()
-	case k.Path != "":
-		rules := &clientcmd.ClientConfigLoadingRules{Precedence: strings.Split(k.Path, string(listSep))}
-		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+		cfg, err := clientcmd.NewDefaultClientConfig(*cc, overrides).ClientConfig()
 		if err != nil {
-			return nil, fmt.Errorf("reading kubeconfig %q: %w", k.Path, err)
+			return nil, fault.Inputf("cannot read the kubeconfig data (kubeconfig-data): %w", kubeconfigProblem(err))
 		}
 		return cfg, nil
+	case k.Path != "":
+		return loadKubeconfig(k.Path, overrides)
 	case k.InCluster:
 		cfg, err := rest.InClusterConfig()
 		if err != nil {
-			return nil, fmt.Errorf("in-cluster config: %w", err)
+			return nil, fault.Inputf("in-cluster config: %w", err)
 		}
 		return cfg, nil
 	}
-	rules := &clientcmd.ClientConfigLoadingRules{Precedence: []string{clientcmd.RecommendedHomeFile}}
+	home := clientcmd.RecommendedHomeFile
+	if _, err := os.Stat(home); errors.Is(err, fs.ErrNotExist) {
+		return nil, fault.Inputf("no cluster credentials: give --kubeconfig, $KUBECONFIG or $MLSHIP_KUBECONFIG_DATA, or run in a cluster (there is no %s)", home)
+	}
+	return loadKubeconfig(home, overrides)
+}
+
+// loadKubeconfig reads one kubeconfig file, or several joined like
+// $KUBECONFIG (missing ones are skipped, as kubectl does, unless all are).
+func loadKubeconfig(path string, overrides *clientcmd.ConfigOverrides) (*rest.Config, error) {
+	var files []string
+	for _, f := range strings.Split(path, string(listSep)) {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	var found []string
+	for _, f := range files {
+		_, err := clientcmd.LoadFromFile(f)
+		if errors.Is(err, fs.ErrNotExist) && len(files) > 1 {
+			continue
+		}
+		if err != nil {
+			return nil, fault.Inputf("cannot read kubeconfig %s: %w", f, unwrapPathErr(err))
+		}
+		found = append(found, f)
+	}
+	if len(found) == 0 {
+		return nil, fault.Inputf("cannot read kubeconfig %s: none of these files exists", path)
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{Precedence: found}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("no cluster credentials: give --kubeconfig, $KUBECONFIG or $MLSHIP_KUBECONFIG_DATA, or run in a cluster (%v)", err)
+		return nil, fault.Inputf("cannot read kubeconfig %s: %w", path, kubeconfigProblem(err))
 	}
 	return cfg, nil
+}
+
+// kubeconfigProblem says what client-go's "no configuration has been provided,
+// try setting KUBERNETES_MASTER environment variable" means.
+func kubeconfigProblem(err error) error {
+	if clientcmd.IsEmptyConfig(err) {
+		return errors.New("it names no cluster to use (no current-context, and no --context given)")
+	}
+	return err
+}
+
+var klogOnce sync.Once
+
+// quietKlog keeps client-go's klog lines (such as memcache.go's "Couldn't get
+// current server API group list") off stderr and out of files: mlship reports
+// each failure in its own error line. Warnings from the API server go to the
+// progress log instead (rest.Config.WarningHandler).
+func quietKlog() {
+	klogOnce.Do(func() {
+		fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+		klog.InitFlags(fs)
+		for k, v := range map[string]string{"logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL", "one_output": "true", "v": "0"} {
+			_ = fs.Set(k, v)
+		}
+		klog.SetOutput(io.Discard)
+		klog.LogToStderr(false)
+	})
 }
 
 // Result is what a deploy did.

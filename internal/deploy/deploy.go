@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/mlship/mlship/internal/fault"
 )
 
 // Objects returns the objects a deploy would apply: the generated Deployment and
@@ -49,20 +52,29 @@ func Objects(cfg Config) ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
+// RequestTimeout bounds each API request but the rollout's watch (which the
+// Timeout bounds), so that a cluster that accepts connections and never
+// answers fails the deploy instead of hanging it.
+const RequestTimeout = 30 * time.Second
+
 // clients holds what Run needs to talk to the cluster.
 type clients struct {
-	dyn    dynamic.Interface
-	kube   kubernetes.Interface
-	mapper meta.RESTMapper
-	user   string
+	dyn     dynamic.Interface
+	kube    kubernetes.Interface
+	mapper  meta.RESTMapper
+	user    string
+	host    string
+	timeout time.Duration // of each request
 }
 
-func connect(rc *rest.Config) (*clients, error) {
+func connect(rc *rest.Config, logw io.Writer) (*clients, error) {
+	quietKlog()
 	rc = rest.CopyConfig(rc)
 	rc.UserAgent = "mlship"
 	if rc.QPS == 0 {
 		rc.QPS, rc.Burst = 50, 100
 	}
+	rc.WarningHandler = rest.NewWarningWriter(logw, rest.WarningWriterOptions{Deduplicate: true})
 	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {
 		return nil, err
@@ -75,7 +87,40 @@ func connect(rc *rest.Config) (*clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clients{dyn: dyn, kube: kube, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+	return &clients{dyn: dyn, kube: kube, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
+		user: rc.Username, host: rc.Host, timeout: RequestTimeout}, nil
+}
+
+// request bounds one API request.
+func (cl *clients) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, cl.timeout)
+}
+
+// ping asks the API server for its version: a cluster that cannot be reached
+// is the environment's failure (exit 3), refused credentials an input error.
+func (cl *clients) ping(ctx context.Context) error {
+	ctx, cancel := cl.request(ctx)
+	defer cancel()
+	err := cl.kube.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error()
+	switch {
+	case err == nil, apierrors.IsForbidden(err): // /version is public on most clusters, not on all
+		return nil
+	case apierrors.IsUnauthorized(err):
+		return fault.Inputf("cluster at %s refused the credentials (unauthorized): %w", cl.host, err)
+	}
+	return cl.unreachable(ctx, err)
+}
+
+// unreachable marks a failure to talk to the cluster: the network's or a
+// timeout's (exit 3), a TLS or protocol problem's (exit 2).
+func (cl *clients) unreachable(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return fault.Envf("cluster at %s unreachable: no answer within %s: %w", cl.host, cl.timeout, err)
+	}
+	if fault.IsEnvironment(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) {
+		return fault.Envf("cluster at %s unreachable: %w", cl.host, err)
+	}
+	return fmt.Errorf("cluster at %s: %w", cl.host, err)
 }
 
 // Run applies the objects, waits for the rollout and rolls back on failure.
@@ -121,11 +166,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := connect(rc)
+	cl, err := connect(rc, logw)
 	if err != nil {
 		return nil, err
 	}
-	cl.user = rc.Username
+	cl.timeout = min(RequestTimeout, cfg.Timeout)
+	if err := cl.ping(ctx); err != nil {
+		return nil, err
+	}
 	var diffs []string
 	for _, o := range objs {
 		applied, live, err := cl.apply(ctx, o, cfg.DryRun)
@@ -180,9 +228,14 @@ func objectName(o *unstructured.Unstructured) string {
 func (cl *clients) apply(ctx context.Context, o *unstructured.Unstructured, dryRun bool) (applied, live *unstructured.Unstructured, err error) {
 	gvk := o.GroupVersionKind()
 	mapping, err := cl.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: the cluster does not serve kind %s: %w", objectName(o), gvk.String(), err)
+	if meta.IsNoMatchError(err) {
+		return nil, nil, fault.Inputf("%s: the cluster does not serve kind %s: %w", objectName(o), gvk.String(), err)
 	}
+	if err != nil {
+		return nil, nil, cl.unreachable(ctx, fmt.Errorf("discovering kind %s: %w", gvk.String(), err))
+	}
+	ctx, cancel := cl.request(ctx)
+	defer cancel()
 	var ri dynamic.ResourceInterface
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
 		ri = cl.dyn.Resource(mapping.Resource).Namespace(o.GetNamespace())

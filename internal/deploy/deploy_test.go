@@ -2,15 +2,23 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"flag"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/mlship/mlship/internal/fault"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -20,7 +28,9 @@ const testImage = "registry.example.com/acme/heart@sha256:0123456789abcdef012345
 // TestRenderGolden renders the generated Deployment and Service.
 func TestRenderGolden(t *testing.T) {
 	var out bytes.Buffer
-	res, err := Run(t.Context(), Config{Image: testImage, Name: "heart", Namespace: "models", Render: true, Out: &out, ProgressDeadline: 120})
+	cfg := DefaultConfig()
+	cfg.Image, cfg.Name, cfg.Namespace, cfg.Render, cfg.Out, cfg.ProgressDeadline = testImage, "heart", "models", true, &out, 120
+	res, err := Run(t.Context(), cfg)
 	require.NoError(t, err)
 	assert.True(t, res.Rendered)
 	assert.Equal(t, []string{"Deployment/models/heart", "Service/models/heart"}, res.Objects)
@@ -36,28 +46,194 @@ func TestRenderGolden(t *testing.T) {
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  Config
+		mod  func(*Config)
 		want string
 	}{
-		{"ok", Config{Image: testImage, Name: "heart"}, ""},
-		{"no image", Config{Name: "heart"}, "image is required"},
-		{"bad image", Config{Image: "Not An Image", Name: "heart"}, `image "Not An Image" is not an image reference`},
-		{"no name", Config{Image: testImage}, "name is required"},
-		{"bad name", Config{Image: testImage, Name: "Heart_Model"}, `name "Heart_Model"`},
-		{"manifests need no name", Config{Image: testImage, Manifests: []string{"x.yaml"}}, ""},
-		{"bad namespace", Config{Image: testImage, Name: "heart", Namespace: "NS"}, `namespace "NS"`},
-		{"bad quantity", Config{Image: testImage, Name: "heart", CPULimit: "lots"}, `cpu-limit "lots" is not a quantity`},
-		{"dry run and render", Config{Image: testImage, Name: "heart", DryRun: true, Render: true}, "not both"},
+		{"ok", func(*Config) {}, ""},
+		{"no image", func(c *Config) { c.Image = "" }, "image is required"},
+		{"bad image", func(c *Config) { c.Image = "Not An Image" }, `image "Not An Image" is not an image reference`},
+		{"no name", func(c *Config) { c.Name = "" }, "name is required"},
+		{"bad name", func(c *Config) { c.Name = "Heart_Model" }, `name "Heart_Model"`},
+		{"manifests need no name", func(c *Config) { c.Name, c.Manifests = "", []string{"x.yaml"} }, ""},
+		{"bad namespace", func(c *Config) { c.Namespace = "NS" }, `namespace "NS"`},
+		{"bad quantity", func(c *Config) { c.CPULimit = "lots" }, `cpu-limit "lots" is not a quantity`},
+		{"dry run and render", func(c *Config) { c.DryRun, c.Render = true, true }, "not both"},
+		{"zero replicas", func(c *Config) { c.Replicas = 0 }, ""},
+		{"negative replicas", func(c *Config) { c.Replicas = -1 }, "replicas must not be negative, got -1"},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "timeout must not be negative, got -1s"},
+		{"negative progress deadline", func(c *Config) { c.ProgressDeadline = -5 }, "progress-deadline must be at least 1 (seconds), got -5"},
+		{"zero progress deadline", func(c *Config) { c.ProgressDeadline = 0 }, "progress-deadline must be at least 1 (seconds), got 0"},
+		{"memory request above limit", func(c *Config) { c.MemoryRequest, c.MemoryLimit = "2Gi", "1Gi" }, "memory-request must not be above memory-limit (1Gi), got 2Gi"},
+		{"memory request above default limit", func(c *Config) { c.MemoryRequest = "1Gi" }, "memory-request must not be above memory-limit (512Mi), got 1Gi"},
+		{"cpu request above limit", func(c *Config) { c.CPURequest, c.CPULimit = "1500m", "1" }, "cpu-request must not be above cpu-limit (1), got 1500m"},
+		{"request equal to limit", func(c *Config) { c.MemoryRequest, c.MemoryLimit, c.CPURequest = "1Gi", "1024Mi", "1000m" }, ""},
+		{"negative quantity", func(c *Config) { c.CPURequest = "-100m" }, "cpu-request must not be negative, got -100m"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.cfg.Validate()
+			cfg := DefaultConfig()
+			cfg.Image, cfg.Name = testImage, "heart"
+			tc.mod(&cfg)
+			err := cfg.Validate()
 			if tc.want == "" {
 				require.NoError(t, err)
 				return
 			}
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+			assert.Equal(t, fault.Usage, fault.CodeOf(err))
+		})
+	}
+}
+
+// rendered renders the generated Deployment of cfg.
+func rendered(t *testing.T, cfg Config) *appsv1.Deployment {
+	t.Helper()
+	objs, err := Objects(cfg)
+	require.NoError(t, err)
+	var d appsv1.Deployment
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, &d))
+	require.Equal(t, "Deployment", d.Kind)
+	return &d
+}
+
+// TestReplicas: zero replicas is a Deployment scaled to zero, not the default.
+func TestReplicas(t *testing.T) {
+	for _, n := range []int32{0, 1, 5} {
+		cfg := DefaultConfig()
+		cfg.Image, cfg.Name, cfg.Replicas = testImage, "heart", n
+		d := rendered(t, cfg)
+		require.NotNil(t, d.Spec.Replicas)
+		assert.Equal(t, n, *d.Spec.Replicas)
+	}
+	zero := int32(0)
+	done, msg, err := status(&appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &zero}})
+	require.NoError(t, err)
+	assert.True(t, done, "a Deployment scaled to zero has rolled out once observed")
+	assert.Equal(t, "successfully rolled out (scaled to zero)", msg)
+}
+
+// TestGracePeriod: the pod's grace period covers mlship-serve's drain delay
+// and shutdown timeout, which the Deployment sets.
+func TestGracePeriod(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Image, cfg.Name = testImage, "heart"
+	d := rendered(t, cfg)
+	env := map[string]time.Duration{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if v, err := time.ParseDuration(e.Value); err == nil {
+			env[e.Name] = v
+		}
+	}
+	require.Contains(t, env, "MLSHIP_DRAIN_DELAY")
+	require.Contains(t, env, "MLSHIP_SHUTDOWN_TIMEOUT")
+	need := env["MLSHIP_DRAIN_DELAY"] + env["MLSHIP_SHUTDOWN_TIMEOUT"]
+	grace := time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
+	assert.Greater(t, grace, need, "SIGKILL must not cut the drain and shutdown short")
+	assert.Equal(t, 40*time.Second, grace)
+	// mlship-serve reads them with these defaults: the values set are its own.
+	src, err := os.ReadFile(filepath.Join("..", "..", "cmd", "mlship-serve", "main.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(src), `envDur("MLSHIP_DRAIN_DELAY", 5*time.Second)`)
+	assert.Contains(t, string(src), `envDur("MLSHIP_SHUTDOWN_TIMEOUT", 30*time.Second)`)
+}
+
+// TestKubeconfigErrors: a kubeconfig that is missing or invalid is named, exit 2.
+func TestKubeconfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(s), 0o600))
+		return p
+	}
+	good := write("good", `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`)
+	missing := filepath.Join(dir, "missing")
+	bad := write("bad", "garbage: [\n")
+	empty := write("empty", "")
+	list := func(ps ...string) string { return strings.Join(ps, string(os.PathListSeparator)) }
+	for _, tc := range []struct {
+		name string
+		src  KubeconfigSource
+		want string
+	}{
+		{"missing", KubeconfigSource{Path: missing}, "cannot read kubeconfig " + missing + ": no such file or directory"},
+		{"invalid", KubeconfigSource{Path: bad}, "cannot read kubeconfig " + bad + ": yaml: "},
+		{"empty", KubeconfigSource{Path: empty}, "cannot read kubeconfig " + empty + ": it names no cluster to use (no current-context, and no --context given)"},
+		{"no such context", KubeconfigSource{Path: good, Context: "prod"}, "cannot read kubeconfig " + good + `: context "prod" does not exist`},
+		{"all of a list missing", KubeconfigSource{Path: list(missing, missing+"2")}, "cannot read kubeconfig " + list(missing, missing+"2") + ": none of these files exists"},
+		{"an invalid one in a list", KubeconfigSource{Path: list(good, bad)}, "cannot read kubeconfig " + bad + ": yaml: "},
+		{"invalid data", KubeconfigSource{Data: []byte("garbage: [\n")}, "cannot read the kubeconfig data (kubeconfig-data): yaml: "},
+		{"a missing one in a list is skipped", KubeconfigSource{Path: list(missing, good)}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc, err := tc.src.RESTConfig()
+			if tc.want == "" {
+				require.NoError(t, err)
+				assert.Equal(t, "https://127.0.0.1:6443", rc.Host)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "KUBERNETES_MASTER")
+			assert.Equal(t, fault.Usage, fault.CodeOf(err))
+		})
+	}
+}
+
+// TestClusterUnreachable: a refused connection and a cluster that never
+// answers are the environment's failures (exit 3), said as such, within the
+// timeout.
+func TestClusterUnreachable(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closedAddr := closed.Addr().String()
+	require.NoError(t, closed.Close())
+	stalled, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer stalled.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := stalled.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	for _, tc := range []struct{ name, addr, want string }{
+		{"refused", closedAddr, "connection refused"},
+		{"stalled", stalled.Addr().String(), "no answer within 2s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Image, cfg.Name, cfg.Timeout = testImage, "heart", 2*time.Second
+			cfg.Kube.Data = []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`, tc.addr))
+			start := time.Now()
+			_, err := Run(context.Background(), cfg)
+			require.Error(t, err)
+			assert.Less(t, time.Since(start), 3*time.Second)
+			assert.Equal(t, fault.Environment, fault.CodeOf(err), "%v", err)
+			assert.True(t, strings.HasPrefix(err.Error(), "cluster at https://"+tc.addr+" unreachable: "), err.Error())
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "does not serve kind")
 		})
 	}
 }
@@ -156,6 +332,7 @@ func TestStatus(t *testing.T) {
 		{"old pending", dep(2, 2, 3, 4, 3, ""), false, "1 old replicas are pending termination", false},
 		{"unavailable", dep(2, 2, 3, 3, 2, ""), false, "2 of 3 updated replicas are available", false},
 		{"done", dep(2, 2, 3, 3, 3, "NewReplicaSetAvailable"), true, "successfully rolled out (3/3 available)", false},
+		{"scaled down", dep(2, 2, 5, 5, 5, "NewReplicaSetAvailable"), true, "successfully rolled out (3/3 available)", false},
 		{"deadline", dep(2, 2, 1, 4, 3, "ProgressDeadlineExceeded"), false, "", true},
 	}
 	for _, tc := range tests {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	appsv1 "k8s.io/api/apps/v1"
@@ -37,6 +38,24 @@ const (
 
 // Port is mlship-serve's port in the image.
 const Port = 8080
+
+// How the generated Deployment stops a pod: mlship-serve, on SIGTERM, keeps
+// serving while not ready for DrainDelay (so that endpoints stop sending it
+// traffic), then waits up to ShutdownTimeout for requests in flight. Both are
+// set in its environment (MLSHIP_DRAIN_DELAY, MLSHIP_SHUTDOWN_TIMEOUT; the
+// values are mlship-serve's defaults), and the pod's
+// terminationGracePeriodSeconds is their sum plus GraceMargin, so that the
+// kubelet's SIGKILL never cuts a drain short.
+const (
+	DrainDelay      = 5 * time.Second
+	ShutdownTimeout = 30 * time.Second
+	GraceMargin     = 5 * time.Second
+)
+
+// gracePeriod is the pod's terminationGracePeriodSeconds.
+func gracePeriod() int64 {
+	return int64((DrainDelay + ShutdownTimeout + GraceMargin + time.Second - 1) / time.Second)
+}
 
 // generate builds the Deployment and Service for mlship-serve.
 func generate(c Config) ([]*unstructured.Unstructured, error) {
@@ -81,7 +100,7 @@ func generate(c Config) ([]*unstructured.Unstructured, error) {
 	one := intstr.FromInt32(1)
 	no, yes := false, true
 	uid := int64(65532)
-	grace := int64(30)
+	grace := gracePeriod()
 	replicas := c.Replicas
 	deadline := c.ProgressDeadline
 	history := int32(10)
@@ -120,7 +139,8 @@ func generate(c Config) ([]*unstructured.Unstructured, error) {
 						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: Port, Protocol: corev1.ProtocolTCP}},
 						Env: []corev1.EnvVar{
 							{Name: "MLSHIP_MODEL_NAME", Value: c.Name},
-							{Name: "MLSHIP_DRAIN_DELAY", Value: "5s"},
+							{Name: "MLSHIP_DRAIN_DELAY", Value: DrainDelay.String()},
+							{Name: "MLSHIP_SHUTDOWN_TIMEOUT", Value: ShutdownTimeout.String()},
 						},
 						ReadinessProbe: probe("/readyz", 5, 2),
 						LivenessProbe:  probe("/healthz", 10, 3),

@@ -68,7 +68,11 @@ func status(d *appsv1.Deployment) (done bool, msg string, err error) {
 	case s.AvailableReplicas < s.UpdatedReplicas:
 		return false, fmt.Sprintf("%d of %d updated replicas are available", s.AvailableReplicas, s.UpdatedReplicas), nil
 	}
-	return true, fmt.Sprintf("successfully rolled out (%d/%d available)", s.AvailableReplicas, want), nil
+	// As kubectl: a scale-down does not wait for the pods that go.
+	if want == 0 {
+		return true, "successfully rolled out (scaled to zero)", nil
+	}
+	return true, fmt.Sprintf("successfully rolled out (%d/%d available)", min(s.AvailableReplicas, want), want), nil
 }
 
 // wait watches the Deployment until it rolled out, failed or the timeout passed,
@@ -155,7 +159,7 @@ func (cl *clients) wait(ctx context.Context, cfg Config, ns, name string, logw i
 // back to the previous revision (unless NoRollback).
 func (cl *clients) waitOrRollBack(ctx context.Context, cfg Config, ns, name string, logw io.Writer) (string, error) {
 	werr := cl.wait(ctx, cfg, ns, name, logw)
-	d, err := cl.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	d, err := cl.getDeployment(ctx, ns, name)
 	if err != nil {
 		return "", explain("get", "deployments", "Deployment/"+ns+"/"+name, cl.user, err)
 	}
@@ -185,13 +189,20 @@ func (cl *clients) waitOrRollBack(ctx context.Context, cfg Config, ns, name stri
 		rerr.Note = fmt.Sprintf("rolled back to revision %s (image %s) but that rollout did not finish either: %v", prev.rev, prev.image, err)
 		return rev, rerr
 	}
-	d, err = cl.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	d, err = cl.getDeployment(ctx, ns, name)
 	if err == nil {
 		rev = d.Annotations[revisionAnn]
 	}
 	rerr.RolledBack, rerr.Revision, rerr.Image = true, rev, prev.image
 	rerr.Note = fmt.Sprintf("rolled back to the previous revision (image %s), now revision %s", prev.image, rev)
 	return rev, rerr
+}
+
+// getDeployment reads a Deployment within one request's time.
+func (cl *clients) getDeployment(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
+	ctx, cancel := cl.request(ctx)
+	defer cancel()
+	return cl.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 }
 
 type revision struct {
@@ -224,7 +235,9 @@ func (cl *clients) rollback(ctx context.Context, d *appsv1.Deployment, logw io.W
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cl.kube.AppsV1().Deployments(d.Namespace).Patch(ctx, d.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: FieldManager + "-rollback"}); err != nil {
+	pctx, cancel := cl.request(ctx)
+	defer cancel()
+	if _, err := cl.kube.AppsV1().Deployments(d.Namespace).Patch(pctx, d.Name, types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: FieldManager + "-rollback"}); err != nil {
 		return nil, explain("patch", "deployments", "Deployment/"+d.Namespace+"/"+d.Name, cl.user, err)
 	}
 	p := &revision{rev: strconv.FormatInt(prevRev, 10), image: firstImage(tmpl.Spec)}
@@ -238,6 +251,8 @@ func (cl *clients) replicaSets(ctx context.Context, d *appsv1.Deployment) ([]app
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := cl.request(ctx)
+	defer cancel()
 	list, err := cl.kube.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, explain("list", "replicasets", "Deployment/"+d.Namespace+"/"+d.Name, cl.user, err)
@@ -274,7 +289,9 @@ func (cl *clients) diagnose(ctx context.Context, d *appsv1.Deployment) string {
 	})
 	newest := rss[0]
 	sel := labels.SelectorFromSet(newest.Spec.Selector.MatchLabels)
-	pods, err := cl.kube.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	lctx, cancel := cl.request(ctx)
+	defer cancel()
+	pods, err := cl.kube.CoreV1().Pods(d.Namespace).List(lctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return ""
 	}
@@ -343,6 +360,8 @@ func podReady(p *corev1.Pod) bool {
 
 // lastWarning returns the newest Warning event of a pod, or "".
 func (cl *clients) lastWarning(ctx context.Context, p *corev1.Pod) string {
+	ctx, cancel := cl.request(ctx)
+	defer cancel()
 	evs, err := cl.kube.CoreV1().Events(p.Namespace).List(ctx, metav1.ListOptions{
 		FieldSelector: fields.AndSelectors(
 			fields.OneTermEqualSelector("involvedObject.name", p.Name),
