@@ -341,7 +341,7 @@ func build(ctx context.Context, cfg Config, tag name.Tag, logw io.Writer) (*buil
 	card := m.Card
 	for _, p := range cfg.platforms() {
 		if _, ok := cfg.ServerBinaries[p]; !ok && !slices.Contains(serverbin.Platforms(), p) {
-			return nil, fault.Field("platform", "%q: no embedded mlship-serve for %s in this mlship, %s; give {server-bin} %s=PATH to build for it", p, p, serverbin.Have(), p)
+			return nil, fault.Inputf("no embedded mlship-serve for %s in this mlship, %s; give --server-bin %s=PATH to build for it", p, serverbin.Have(), p)
 		}
 	}
 	cardBytes, err := os.ReadFile(filepath.Join(cfg.ModelDir, model.CardFile))

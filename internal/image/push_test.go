@@ -288,11 +288,8 @@ func TestServerBinaryPlatforms(t *testing.T) {
 	_, err := Run(context.Background(), cfg)
 	require.Error(t, err)
 	assert.Equal(t, fault.Usage, fault.CodeOf(err))
-	var fe *fault.FieldError
-	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, "platform", fe.Field)
-	assert.Contains(t, err.Error(), `platform "windows/386": no embedded mlship-serve for windows/386 in this mlship, which `)
-	assert.Contains(t, err.Error(), "server-bin windows/386=PATH")
+	assert.Contains(t, err.Error(), `no embedded mlship-serve for windows/386 in this mlship, which `)
+	assert.Contains(t, err.Error(), "give --server-bin windows/386=PATH to build for it")
 	assert.Contains(t, err.Error(), serverbin.Have())
 	assert.NoDirExists(t, cfg.OCILayout)
 }
