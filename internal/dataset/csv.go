@@ -55,9 +55,11 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // become NaN. Every error is an *Error naming the line and column.
 func ReadCSVFrom(name string, r io.Reader) (*Frame, error) {
 	h := sha256.New()
-	br := bufio.NewReaderSize(io.TeeReader(r, h), 64<<10)
+	var last lastLine
+	br := bufio.NewReaderSize(io.TeeReader(r, io.MultiWriter(h, &last)), 64<<10)
 	if b, err := br.Peek(len(utf8BOM)); err == nil && bytes.Equal(b, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
+		last.bom = len(utf8BOM)
 	}
 
 	cr := csv.NewReader(br)
@@ -70,10 +72,21 @@ func ReadCSVFrom(name string, r io.Reader) (*Frame, error) {
 	}
 	readErr := func(err error) (*Frame, error) {
 		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return fail(pe.Line, "", "", pe.Err)
+		if !errors.As(err, &pe) {
+			return fail(0, "", "", err)
 		}
-		return fail(0, "", "", err)
+		if errors.Is(pe.Err, csv.ErrQuote) && pe.StartLine > 0 {
+			// For a quote that is never closed the reader reports the end of
+			// the file (a column just past the last line), however far from
+			// where the quote opened: name the row it opened in instead.
+			if _, err := br.Peek(1); err == io.EOF && pe.Column > last.len() {
+				return fail(pe.StartLine, "", fmt.Sprintf("a quoted field in the row starting on this line has no closing quote (the file ends at line %d)", pe.Line), nil)
+			}
+			if pe.StartLine != pe.Line {
+				return fail(pe.Line, "", fmt.Sprintf("column %d, in a quoted field of the row starting on line %d", pe.Column, pe.StartLine), pe.Err)
+			}
+		}
+		return fail(pe.Line, "", "", pe.Err)
 	}
 
 	// Header: the first record that is not blank.
@@ -150,6 +163,41 @@ func ReadCSVFrom(name string, r io.Reader) (*Frame, error) {
 	}
 	fr.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return fr, nil
+}
+
+// lastLine measures the last line written to it: its length in bytes
+// without the newline (a carriage return counts) and without a stripped
+// byte order mark.
+type lastLine struct {
+	cur, prev int // bytes since the last newline; length of the line before it
+	newlines  int
+	bom       int // bytes of a byte order mark at the start, not counted
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	n := len(p)
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			l.cur += len(p)
+			return n, nil
+		}
+		l.prev, l.cur = l.cur+i, 0
+		l.newlines++
+		p = p[i+1:]
+	}
+}
+
+// len is the length of the last line; a final newline ends it.
+func (l *lastLine) len() int {
+	n, first := l.cur, l.newlines == 0
+	if l.cur == 0 && l.newlines > 0 {
+		n, first = l.prev, l.newlines == 1
+	}
+	if first {
+		n -= l.bom
+	}
+	return n
 }
 
 // chunkRows says how many rows the next backing chunk holds: it doubles

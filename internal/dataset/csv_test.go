@@ -127,7 +127,20 @@ func TestReadCSVFromErrors(t *testing.T) {
 		{"minus infinity", "a\n-Infinity\n", 2, "a", `reading dataset "t.csv": line 2, column "a": "-Infinity" is not a finite number`, nil},
 		{"overflow", "a,b\n1,2\n3,1e999\n", 3, "b", `reading dataset "t.csv": line 3, column "b": "1e999" is not a finite number`, nil},
 		{"bare quote", "a,b\n1,2\"x\n", 2, "", `reading dataset "t.csv": line 2: bare " in non-quoted-field`, csv.ErrBareQuote},
-		{"unterminated quote", "a,b\n1,\"2\n", 2, "", `reading dataset "t.csv": line 2: extraneous or missing " in quoted-field`, csv.ErrQuote},
+		{"unterminated quote", "a,b\n1,\"2\n", 2, "", `reading dataset "t.csv": line 2: a quoted field in the row starting on this line has no closing quote (the file ends at line 2)`, nil},
+		// The reader gives up at the end of the file; the quote opened on line 3.
+		{"unterminated quote far from the end", "a,b\n1,2\n3,\"4\n5,6\n7,8\n9,10\n", 3, "",
+			`reading dataset "t.csv": line 3: a quoted field in the row starting on this line has no closing quote (the file ends at line 6)`, nil},
+		{"unterminated quote, no final newline", "a,b\n1,2\n3,\"4\n5,6\n7,8\n9,10", 3, "",
+			`reading dataset "t.csv": line 3: a quoted field in the row starting on this line has no closing quote (the file ends at line 6)`, nil},
+		{"unterminated quote, crlf and blank lines", "a,b\r\n1,2\r\n3,\"4\r\n5,6\r\n\r\n\n", 3, "",
+			`reading dataset "t.csv": line 3: a quoted field in the row starting on this line has no closing quote (the file ends at line 6)`, nil},
+		{"unterminated quote in the header", "\ufeff\"a,b\n1,2\n", 1, "",
+			`reading dataset "t.csv": line 1: a quoted field in the row starting on this line has no closing quote (the file ends at line 2)`, nil},
+		{"extraneous quote", "a,b\n1,\"2\"x\n3,4\n", 2, "", `reading dataset "t.csv": line 2: extraneous or missing " in quoted-field`, csv.ErrQuote},
+		{"extraneous quote on the last line", "a,b\n1,\"2\"x\n", 2, "", `reading dataset "t.csv": line 2: extraneous or missing " in quoted-field`, csv.ErrQuote},
+		{"extraneous quote in a field over lines", "a,b\n1,2\n3,\"4\n5\"x,6\n", 4, "",
+			`reading dataset "t.csv": line 4: column 2, in a quoted field of the row starting on line 3: extraneous or missing " in quoted-field`, csv.ErrQuote},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
