@@ -55,3 +55,64 @@ func TestReplaceDir(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "two", string(b))
 }
+
+func TestCheckCreatable(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	tests := []struct {
+		path string
+		want string // "" for nil
+	}{
+		{filepath.Join(dir, "new"), ""},
+		{filepath.Join(dir, "a", "b", "new"), ""},
+		{file, ""}, // replacing the file itself is the caller's question
+		{filepath.Join(file, "new"), `"` + file + `" is not a directory`},
+		{filepath.Join(file, "a", "new"), `"` + file + `" is not a directory`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			err := CheckCreatable(tt.path)
+			if tt.want == "" {
+				require.NoError(t, err)
+			} else {
+				require.EqualError(t, err, tt.want)
+			}
+			ents, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Len(t, ents, 1, "the probe leaves nothing behind")
+		})
+	}
+	t.Run("read-only directory", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root may write into a read-only directory (internal/model tries /sys)")
+		}
+		ro := filepath.Join(t.TempDir(), "ro")
+		require.NoError(t, os.Mkdir(ro, 0o555))
+		require.EqualError(t, CheckCreatable(filepath.Join(ro, "x")), `cannot create files in "`+ro+`": permission denied`)
+	})
+}
+
+func TestHoldsWorkingDir(t *testing.T) {
+	root := t.TempDir()
+	wd := filepath.Join(root, "a", "b")
+	require.NoError(t, os.MkdirAll(wd, 0o755))
+	t.Chdir(wd)
+	for path, want := range map[string]bool{
+		".": true, "..": true, wd: true, root: true, "/": true,
+		"x": false, filepath.Join(root, "a", "c"): false, "../c": false,
+	} {
+		got, err := HoldsWorkingDir(path)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, path)
+	}
+}
+
+func TestIsMountPoint(t *testing.T) {
+	assert.True(t, IsMountPoint("/"))
+	assert.False(t, IsMountPoint(t.TempDir()))
+	assert.False(t, IsMountPoint(filepath.Join(t.TempDir(), "missing")))
+	if st, err := os.Stat("/proc/self"); err == nil && st.IsDir() {
+		assert.True(t, IsMountPoint("/proc"))
+	}
+}

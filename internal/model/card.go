@@ -2,16 +2,9 @@ package model
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/mlship/mlship/internal/dataset"
-	"github.com/mlship/mlship/internal/fsutil"
 )
 
 // Files in a model directory.
@@ -122,114 +115,4 @@ func (c *Card) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// ReadCard reads dir/model.json.
-func ReadCard(dir string) (*Card, error) {
-	p := filepath.Join(dir, CardFile)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			if st, serr := os.Stat(dir); serr != nil || !st.IsDir() {
-				return nil, fmt.Errorf("reading model %q: no such directory", dir)
-			}
-			return nil, fmt.Errorf("reading model %q: no %s in it (is it a model directory written by mlship train?)", dir, CardFile)
-		}
-		return nil, fmt.Errorf("reading model %q: %w", dir, err)
-	}
-	var c Card
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("reading model card %q: %w", p, err)
-	}
-	if c.Format != Format {
-		return nil, fmt.Errorf("reading model card %q: format %q is not %q", p, c.Format, Format)
-	}
-	if err := c.Network.Validate(); err != nil {
-		return nil, fmt.Errorf("reading model card %q: %w", p, err)
-	}
-	if len(c.Features) != c.Network.Inputs {
-		return nil, fmt.Errorf("reading model card %q: %d features but the network takes %d inputs", p, len(c.Features), c.Network.Inputs)
-	}
-	if err := c.Preprocess.Validate(len(c.Features)); err != nil {
-		return nil, fmt.Errorf("reading model card %q: preprocess: %w", p, err)
-	}
-	return &c, nil
-}
-
-// WriteDir writes a complete model directory (card, weights, metrics.json) to dir
-// without ever leaving a partial one: files go to a temporary sibling directory that
-// is renamed into place at the end. An existing dir is replaced only when it is a
-// model directory (holds model.json) or empty; anything else is refused.
-func WriteDir(dir string, card *Card, tensors map[string]Tensor, metricsJSON []byte) error {
-	if err := CheckReplaceable(dir); err != nil {
-		return err
-	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("writing model %q: %w", dir, err)
-	}
-	tmp, err := os.MkdirTemp(parent, ".mlship-model-*")
-	if err != nil {
-		return fmt.Errorf("writing model %q: %w", dir, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(tmp)
-		}
-	}()
-	var wbuf bytes.Buffer
-	if err := WriteSafetensors(&wbuf, tensors, map[string]string{"format": Format, "network": card.Network.String()}); err != nil {
-		return fmt.Errorf("writing model %q: weights: %w", dir, err)
-	}
-	sum := sha256.Sum256(wbuf.Bytes())
-	card.Weights = WeightsInfo{File: WeightsFile, Format: "safetensors", DType: "F64", SHA256: hex.EncodeToString(sum[:])}
-	cb, err := card.Marshal()
-	if err != nil {
-		return fmt.Errorf("writing model %q: card: %w", dir, err)
-	}
-	files := []struct {
-		name string
-		data []byte
-	}{{WeightsFile, wbuf.Bytes()}, {MetricsFile, metricsJSON}, {CardFile, cb}}
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(tmp, f.name), f.data, 0o644); err != nil {
-			return fmt.Errorf("writing model %q: %w", dir, err)
-		}
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("writing model %q: %w", dir, err)
-	}
-	if err := fsutil.ReplaceDir(tmp, dir); err != nil {
-		return fmt.Errorf("writing model %q: %w", dir, err)
-	}
-	ok = true
-	return nil
-}
-
-// CheckReplaceable reports whether WriteDir may write dir: it does not exist, is
-// empty, or is a model directory (holds model.json).
-func CheckReplaceable(dir string) error {
-	st, err := os.Stat(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("writing model %q: %w", dir, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("writing model %q: it exists and is not a directory", dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, CardFile)); err == nil {
-		return nil
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("writing model %q: %w", dir, err)
-	}
-	if len(ents) > 0 {
-		return fmt.Errorf("writing model %q: the directory is not empty and holds no %s; refusing to replace it", dir, CardFile)
-	}
-	return nil
 }

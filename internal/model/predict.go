@@ -2,7 +2,6 @@ package model
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"os"
@@ -35,25 +34,24 @@ type denseLayer struct {
 	in, out int
 }
 
-// Load reads and checks a model directory.
+// Load reads a model directory, verifies it like ReadCard (the weights' sha256
+// and metrics.json against the card) and builds the predictor.
 func Load(dir string) (*Model, error) {
-	card, err := ReadCard(dir)
+	card, err := readCard(dir)
 	if err != nil {
 		return nil, err
 	}
 	wp := filepath.Join(dir, card.Weights.File)
-	if card.Weights.File == "" {
-		wp = filepath.Join(dir, WeightsFile)
-	}
 	raw, err := os.ReadFile(wp)
 	if err != nil {
-		return nil, fmt.Errorf("reading model %q: weights: %w", dir, err)
+		return nil, weightsOpenError(dir, wp, err)
 	}
-	if card.Weights.SHA256 != "" {
-		sum := sha256.Sum256(raw)
-		if got := hex.EncodeToString(sum[:]); got != card.Weights.SHA256 {
-			return nil, fmt.Errorf("reading model %q: weights sha256 %s does not match the card's %s", dir, got[:12], card.Weights.SHA256)
-		}
+	sum := sha256.Sum256(raw)
+	if err := checkWeightsSum(dir, wp, card, sum[:]); err != nil {
+		return nil, err
+	}
+	if err := checkMetricsFile(dir, card); err != nil {
+		return nil, err
 	}
 	tensors, _, err := DecodeSafetensors(raw)
 	if err != nil {
