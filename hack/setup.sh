@@ -8,6 +8,9 @@
 #   htpasswd          a bcrypt htpasswd generator for the registry's auth file:
 #                     /usr/bin/python3 with the crypt module (Debian 12), or
 #                     htpasswd from apache2-utils (installed when neither is there)
+#   xmllint           Debian's libxml2-utils: the gate's JUnit XML is validated
+#                     against the Jenkins xunit plugin's junit-10.xsd with it
+#                     (internal/gate; required when CI is set)
 #
 # Needs root (or sudo) only when something has to be installed; apt-get update
 # runs only when the first install fails. Exits non-zero with a message when a
@@ -68,6 +71,16 @@ else
   apt_install apache2-utils
   how=$(have_bcrypt) || die "no bcrypt htpasswd generator after installing apache2-utils"
   echo "htpasswd: installed ($how)"
+fi
+
+# xmllint: validates JUnit XML against junit-10.xsd (internal/gate tests).
+if path=$(command -v xmllint 2>/dev/null); then
+  echo "xmllint: already present ($path)"
+else
+  apt_install libxml2-utils
+  path=$(command -v xmllint 2>/dev/null) ||
+    die "xmllint still not on PATH after installing libxml2-utils"
+  echo "xmllint: installed ($path, $(dpkg-query -W -f '${Version}' libxml2-utils 2>/dev/null || echo '?'))"
 fi
 
 # Kubernetes test control plane (internal/testutil/kube, hack/kube/up.sh):

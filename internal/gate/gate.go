@@ -18,6 +18,7 @@ import (
 
 	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/metrics"
+	"github.com/mlship/mlship/internal/model"
 )
 
 // MetricsFile is the name of the metrics file in a model directory.
@@ -48,8 +49,10 @@ type Config struct {
 	// its bound passes.
 	Min map[string]float64 `mlship:"min"`
 	Max map[string]float64 `mlship:"max"`
-	// Baseline is a model directory containing metrics.json, or a metrics
-	// file; optional.
+	// Baseline is a model directory, or a metrics file (or a directory
+	// holding only metrics.json); optional. A model directory must be a model
+	// of the same task, target and classes; of a metrics file only the metric
+	// names can be checked (they must be ones the model's task reports).
 	Baseline string `mlship:"baseline"`
 	// MaxDrop and MaxDropRel bound how much worse than the baseline a
 	// metric may be, in the metric's direction (for log_loss, mse, rmse
@@ -160,10 +163,14 @@ type Result struct {
 	Source   string         `json:"source"`             // "metrics.json", or the data path evaluated on
 	Baseline metrics.Values `json:"baseline,omitempty"` // nil when there is no baseline
 	// BaselineSource is the baseline file or image given, even when none was found.
-	BaselineSource string  `json:"baseline_source,omitempty"`
-	Checks         []Check `json:"checks"`
-	Passed         bool    `json:"passed"`
-	Reason         string  `json:"reason"` // one line: the failures, or a summary when passed
+	BaselineSource string `json:"baseline_source,omitempty"`
+	// BaselineNote says what could not be checked about a baseline that is
+	// only metrics (a metrics file, an image's annotations): empty when the
+	// baseline is a model directory or there is none.
+	BaselineNote string  `json:"baseline_note,omitempty"`
+	Checks       []Check `json:"checks"`
+	Passed       bool    `json:"passed"`
+	Reason       string  `json:"reason"` // one line: the failures, or a summary when passed
 }
 
 // FailedError is returned by Run, together with the Result, when a check
@@ -200,6 +207,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	res := &Result{}
+	var card *model.Card // the model's card, read and verified once
 	if cfg.DataPath != "" {
 		res.Source = cfg.DataPath
 		res.Metrics, err = cfg.Evaluate(ctx, cfg.ModelDir, cfg.DataPath)
@@ -218,12 +226,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The card says what the model measured; the directory is verified
+		// against it (weights sha256, metrics.json the card's metrics).
+		if card, err = model.ReadCard(cfg.ModelDir); err != nil {
+			return nil, err
+		}
 	}
 
+	var baseCard *model.Card // when the baseline is a model directory
 	switch {
 	case cfg.Baseline != "":
 		res.BaselineSource = cfg.Baseline
-		res.Baseline, err = readBaseline(cfg.Baseline)
+		res.Baseline, baseCard, err = readBaseline(cfg.Baseline)
 	case cfg.BaselineImage != "":
 		res.BaselineSource = cfg.BaselineImage
 		res.Baseline, err = cfg.LoadBaseline(ctx)
@@ -233,6 +247,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if res.Baseline != nil {
+		if card == nil { // evaluated on DataPath: Evaluate verified the directory
+			if card, err = model.ReadCard(cfg.ModelDir); err != nil {
+				return nil, err
+			}
+		}
+		what := fmt.Sprintf("baseline %q", cfg.Baseline)
+		if cfg.Baseline == "" {
+			what = fmt.Sprintf("baseline image %q", cfg.BaselineImage)
+		}
+		if res.BaselineNote, err = comparable(what, card, baseCard, res.Baseline); err != nil {
+			return nil, err
+		}
 	}
 
 	res.Checks = checks(cfg, res.Metrics, res.Baseline)
@@ -249,26 +277,82 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// readBaseline reads a baseline given as a model directory or a metrics
-// file. A missing path (or a directory without metrics.json) gives an error
-// that wraps fs.ErrNotExist.
-func readBaseline(path string) (metrics.Values, error) {
+// readBaseline reads a baseline given as a model directory (verified like
+// the model: its card is returned), a directory holding only metrics.json, or
+// a metrics file. A missing path (or a directory without either file) gives an
+// error that wraps fs.ErrNotExist.
+func readBaseline(path string) (metrics.Values, *model.Card, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading baseline %q: %w", path, unwrapPath(err))
+		return nil, nil, fmt.Errorf("reading baseline %q: %w", path, unwrapPath(err))
 	}
 	file := path
 	if info.IsDir() {
+		if _, err := os.Stat(filepath.Join(path, model.CardFile)); err == nil {
+			card, err := model.ReadCard(path)
+			var de *model.DamagedError
+			if errors.As(err, &de) {
+				return nil, nil, fault.Inputf("reading baseline %q: %s: %s", path, de.File, de.Problem)
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading baseline %q: %w", path, err)
+			}
+			return metrics.Values(maps.Clone(card.Metrics)), card, nil
+		}
 		file = filepath.Join(path, MetricsFile)
 		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("reading baseline %q: no %s in it: %w", path, MetricsFile, fs.ErrNotExist)
+			return nil, nil, fmt.Errorf("reading baseline %q: no %s in it: %w", path, MetricsFile, fs.ErrNotExist)
 		}
 	}
 	v, err := metrics.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("reading baseline %q: %w", path, err)
+		return nil, nil, fmt.Errorf("reading baseline %q: %w", path, err)
 	}
-	return v, nil
+	return v, nil, nil
+}
+
+// comparable checks that a baseline measures the same thing as the model of
+// card. A baseline model directory (baseCard set) must have the same task,
+// target, binarize rule and classes. Of a baseline that is only metrics, every
+// metric name must be one the model's task reports; the returned note says
+// that the rest could not be checked. Mismatches are input errors (exit 2).
+func comparable(what string, card, baseCard *model.Card, base metrics.Values) (string, error) {
+	if baseCard != nil {
+		if baseCard.Task != card.Task || baseCard.Target != card.Target || baseCard.Binarize != card.Binarize ||
+			!slices.Equal(baseCard.Classes, card.Classes) {
+			return "", fault.Inputf("comparing with %s: it is %s, the model is %s; a baseline must predict the same target the same way",
+				what, describe(baseCard), describe(card))
+		}
+		return "", nil
+	}
+	names := metrics.Names(string(card.Task))
+	var foreign []string
+	for _, n := range slices.Sorted(maps.Keys(base)) {
+		if !slices.Contains(names, n) {
+			foreign = append(foreign, strconv.Quote(n))
+		}
+	}
+	if len(foreign) > 0 {
+		return "", fault.Inputf("comparing with %s: it has %s, which a %s model does not report (it reports %s); is it the baseline of another task?",
+			what, strings.Join(foreign, ", "), card.Task, strings.Join(names, ", "))
+	}
+	return fmt.Sprintf("%s holds metrics only: their names fit a %s model, but its target and classes are unknown and were not checked", what, card.Task), nil
+}
+
+// describe says what a model predicts, for a mismatch message.
+func describe(c *model.Card) string {
+	s := fmt.Sprintf("a %s model of %q", c.Task, c.Target)
+	if c.Binarize != "" {
+		s += " " + c.Binarize
+	}
+	if len(c.Classes) > 0 {
+		shown := c.Classes
+		if len(shown) > 5 {
+			shown = append(slices.Clone(shown[:5]), "...")
+		}
+		s += fmt.Sprintf(" with %d classes (%s)", len(c.Classes), strings.Join(shown, ", "))
+	}
+	return s
 }
 
 // checks builds the checks in report order: min, max, max-drop,

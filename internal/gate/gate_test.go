@@ -14,18 +14,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlship/mlship/internal/metrics"
+	"github.com/mlship/mlship/internal/model/modeltest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// modelDir makes a model directory holding metrics.json (and a stand-in
-// model.json) with v.
+// modelDir makes a model directory (a toy binary model of target "y", as
+// train writes it) whose card and metrics.json hold v.
 func modelDir(t *testing.T, v metrics.Values) string {
 	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, metrics.WriteFile(filepath.Join(dir, MetricsFile), v))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.json"), []byte("{}\n"), 0o644))
-	return dir
+	return modeltest.Dir(t, modeltest.Options{Metrics: v})
 }
 
 // verdict is the part of a Check most tests look at.

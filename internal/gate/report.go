@@ -11,6 +11,7 @@ import (
 
 // Table renders the checks as an aligned text table with the columns
 // metric, kind, value, bound, baseline and verdict. Missing values are "-".
+// A note on the baseline (BaselineNote) follows the table as "note: ...".
 func (r *Result) Table() string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -27,6 +28,9 @@ func (r *Result) Table() string {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Metric, c.Kind, value, num(c.Bound), baseline, c.Verdict)
 	}
 	w.Flush()
+	if r.BaselineNote != "" {
+		fmt.Fprintf(&b, "note: %s\n", r.BaselineNote)
+	}
 	return b.String()
 }
 
@@ -52,24 +56,36 @@ func valueStrings(cs []Check) map[string]string {
 	return out
 }
 
-// JUnit XML (the subset GitHub and GitLab test reports read).
+// JUnit XML: the subset GitHub and GitLab test reports read, valid against
+// the Jenkins xunit plugin's junit-10.xsd (the strictest published schema;
+// internal/gate/testdata holds it). That schema has no skipped attribute on
+// <testsuites>, so the skipped count is on the <testsuite> only.
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name       string           `xml:"name,attr"`
+	Tests      int              `xml:"tests,attr"`
+	Failures   int              `xml:"failures,attr"`
+	Errors     int              `xml:"errors,attr"`
+	Skipped    int              `xml:"skipped,attr"`
+	Properties *junitProperties `xml:"properties,omitempty"`
+	Cases      []junitCase      `xml:"testcase"`
+}
+
+type junitProperties struct {
+	Property []junitProperty `xml:"property"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
 }
 
 type junitCase struct {
@@ -93,10 +109,22 @@ const (
 // WriteJUnit writes r as JUnit XML: one test suite "mlship.evaluate-gate"
 // with a test case per check, named "<metric> <kind> <bound>". Failing
 // checks carry a <failure>, skipped ones a <skipped>, each with the check's
-// reason as message. The parent directory is created when missing; the file
+// reason as message. The suite's properties name where the metrics and the
+// baseline came from. The parent directory is created when missing; the file
 // is written to a temporary file and renamed into place.
 func WriteJUnit(path string, r *Result) error {
 	suite := junitSuite{Name: junitSuiteName, Cases: []junitCase{}}
+	var props []junitProperty
+	for _, p := range []junitProperty{
+		{"source", r.Source}, {"baseline", r.BaselineSource}, {"baseline_note", r.BaselineNote},
+	} {
+		if p.Value != "" {
+			props = append(props, p)
+		}
+	}
+	if len(props) > 0 {
+		suite.Properties = &junitProperties{Property: props}
+	}
 	for _, c := range r.Checks {
 		tc := junitCase{
 			Classname: junitClassname,
@@ -120,7 +148,6 @@ func WriteJUnit(path string, r *Result) error {
 		Name:     junitSuiteName,
 		Tests:    suite.Tests,
 		Failures: suite.Failures,
-		Skipped:  suite.Skipped,
 		Suites:   []junitSuite{suite},
 	}
 	data, err := xml.MarshalIndent(doc, "", "  ")

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlship/mlship/internal/gate/junittest"
 	"github.com/mlship/mlship/internal/metrics"
 )
 
@@ -21,17 +23,21 @@ type parsedSuites struct {
 	XMLName  xml.Name      `xml:"testsuites"`
 	Tests    int           `xml:"tests,attr"`
 	Failures int           `xml:"failures,attr"`
-	Skipped  int           `xml:"skipped,attr"`
+	Skipped  *int          `xml:"skipped,attr"` // not allowed by junit-10.xsd
 	Suites   []parsedSuite `xml:"testsuite"`
 }
 
 type parsedSuite struct {
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Cases    []parsedCase `xml:"testcase"`
+	Name     string `xml:"name,attr"`
+	Tests    int    `xml:"tests,attr"`
+	Failures int    `xml:"failures,attr"`
+	Errors   int    `xml:"errors,attr"`
+	Skipped  int    `xml:"skipped,attr"`
+	Props    []struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
+	} `xml:"properties>property"`
+	Cases []parsedCase `xml:"testcase"`
 }
 
 type parsedCase struct {
@@ -46,8 +52,11 @@ type parsedCase struct {
 	} `xml:"skipped"`
 }
 
+// readJUnit reads the report back after checking it against junit-10.xsd
+// (in a subtest, which skips when xmllint is missing outside CI).
 func readJUnit(t *testing.T, path string) parsedSuites {
 	t.Helper()
+	t.Run("junit-10.xsd", func(t *testing.T) { junittest.Validate(t, path) })
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(data), xml.Header), "starts with the XML header")
@@ -75,7 +84,7 @@ func TestWriteJUnit(t *testing.T) {
 
 	assert.Equal(t, 5, doc.Tests)
 	assert.Equal(t, 2, doc.Failures)
-	assert.Equal(t, 2, doc.Skipped)
+	assert.Nil(t, doc.Skipped, "junit-10.xsd has no skipped on <testsuites>; the suite carries it")
 	require.Len(t, doc.Suites, 1)
 	s := doc.Suites[0]
 	assert.Equal(t, "mlship.evaluate-gate", s.Name)
@@ -192,4 +201,41 @@ func TestRunWritesJUnit(t *testing.T) {
 		assert.False(t, errors.As(err, &fe), "an output error is not a gate failure")
 		assert.Contains(t, err.Error(), "writing junit report")
 	})
+}
+
+func TestWriteJUnitProperties(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "junit.xml")
+	res := &Result{
+		Source: "holdout <new>.csv", BaselineSource: `prod & "old".json`,
+		BaselineNote: `baseline "prod" holds metrics only`,
+		Checks:       []Check{{Metric: "accuracy", Kind: KindMaxDrop, Value: 0.8, Measured: true, Bound: 0.1, Baseline: 0.85, HasBaseline: true, Verdict: Pass, Reason: "ok"}},
+	}
+	require.NoError(t, WriteJUnit(path, res))
+	doc := readJUnit(t, path)
+	require.Len(t, doc.Suites, 1)
+	props := map[string]string{}
+	for _, p := range doc.Suites[0].Props {
+		props[p.Name] = p.Value
+	}
+	assert.Equal(t, map[string]string{"source": res.Source, "baseline": res.BaselineSource, "baseline_note": res.BaselineNote}, props)
+}
+
+// TestJUnitSchemaRejectsTopLevelSkipped shows the schema check catches the
+// report mlship used to write (skipped on <testsuites>), so a pass means something.
+func TestJUnitSchemaRejectsTopLevelSkipped(t *testing.T) {
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		junittest.Validate(t, "") // skips, or fails in CI
+	}
+	schema, err := junittest.Schema()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "old.xml")
+	require.NoError(t, os.WriteFile(path, []byte(xml.Header+`<testsuites name="mlship.evaluate-gate" tests="1" failures="0" errors="0" skipped="1">
+  <testsuite name="mlship.evaluate-gate" tests="1" failures="0" errors="0" skipped="1">
+    <testcase classname="mlship.gate" name="r2 min 0.1"><skipped message="not measured (allowed)"></skipped></testcase>
+  </testsuite>
+</testsuites>
+`), 0o644))
+	out, err := exec.Command("xmllint", "--noout", "--nonet", "--schema", schema, path).CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "attribute 'skipped': The attribute 'skipped' is not allowed")
 }

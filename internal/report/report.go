@@ -108,15 +108,16 @@ func (r *renderer) render() string {
 	cur := c.Metrics
 	base := in.Baseline
 	baseName := in.BaselineName
+	baseNote := ""
 	if g := in.Gate; g != nil {
 		if g.Metrics != nil {
 			cur = g.Metrics
 		}
 		if g.Baseline != nil {
-			base, baseName = g.Baseline, g.BaselineSource
+			base, baseName, baseNote = g.Baseline, g.BaselineSource, g.BaselineNote
 		}
 	}
-	r.metricsTable(&b, string(c.Task), cur, base, baseName)
+	r.metricsTable(&b, string(c.Task), cur, base, baseName, baseNote)
 	if in.Gate != nil && len(in.Gate.Checks) > 0 {
 		r.checks(&b, in.Gate)
 	}
@@ -159,7 +160,8 @@ func (r *renderer) verdict(b *strings.Builder) {
 }
 
 // metricsTable shows each metric, its baseline, the change and whether that is better.
-func (r *renderer) metricsTable(b *strings.Builder, task string, cur, base metrics.Values, baseName string) {
+// A note says what could not be checked about the baseline (gate.Result.BaselineNote).
+func (r *renderer) metricsTable(b *strings.Builder, task string, cur, base metrics.Values, baseName, note string) {
 	fmt.Fprintf(b, "\n#### Metrics (test split, %d rows)\n\n", r.in.Card.Data.Split.Test)
 	if base != nil {
 		name := baseName
@@ -167,6 +169,9 @@ func (r *renderer) metricsTable(b *strings.Builder, task string, cur, base metri
 			name = "baseline"
 		}
 		fmt.Fprintf(b, "Baseline: `%s`\n\n", strings.ReplaceAll(name, "`", "'"))
+		if note != "" {
+			fmt.Fprintf(b, "> Note: %s.\n\n", escape(note))
+		}
 		b.WriteString("| metric | value | baseline | change | |\n|---|---:|---:|---:|---|\n")
 	} else {
 		b.WriteString("| metric | value |\n|---|---:|\n")

@@ -129,3 +129,16 @@ func TestEscaping(t *testing.T) {
 	assert.Contains(t, md, "x \\| y &lt;b&gt;")
 	assert.NotContains(t, md, "<script>")
 }
+
+// TestBaselineNote: a baseline that is only metrics is shown with the gate's
+// note on what was not checked.
+func TestBaselineNote(t *testing.T) {
+	g := &gate.Result{
+		Metrics: card().Metrics, Baseline: metrics.Values{"accuracy": 0.85}, BaselineSource: "prod/metrics.json", Passed: true, Reason: "no checks configured",
+		BaselineNote: `baseline "prod/metrics.json" holds metrics only: their names fit a binary model, but its target and classes are unknown and were not checked`,
+	}
+	md := Markdown(Input{Card: card(), Gate: g})
+	assert.Contains(t, md, "Baseline: `prod/metrics.json`\n\n> Note: baseline \"prod/metrics.json\" holds metrics only: their names fit a binary model, but its target and classes are unknown and were not checked.\n\n| metric |")
+	g.BaselineNote = ""
+	assert.NotContains(t, Markdown(Input{Card: card(), Gate: g}), "Note:")
+}
