@@ -405,3 +405,53 @@ func editCard(t *testing.T, dir string, edit func(*Card)) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(p, b, 0o644))
 }
+
+// BenchmarkVerify measures what verification costs a reader: ReadCard (one
+// streamed sha256 of the weights and metrics.json) and Load (the same on the
+// bytes it decodes) on an MLP of about a million parameters (8 MB of weights).
+func BenchmarkVerify(b *testing.B) {
+	card, _ := testModel()
+	card.Features = make([]string, 256)
+	for i := range card.Features {
+		card.Features[i] = "f" + strings.Repeat("x", i%3)
+	}
+	card.Preprocess.Impute = make([]float64, 256)
+	card.Preprocess.Mean = make([]float64, 256)
+	card.Preprocess.Std = make([]float64, 256)
+	for i := range card.Preprocess.Std {
+		card.Preprocess.Std[i] = 1
+	}
+	card.Network.Inputs, card.Network.Hidden = 256, []int{1024, 512}
+	card.Metrics = map[string]float64{"accuracy": 0.9, "log_loss": 0.3}
+	tensors := map[string]Tensor{}
+	for _, p := range card.Network.Params() {
+		tensors[p.Name] = Tensor{Shape: p.Shape, Data: make([]float64, p.Size())}
+	}
+	dir := filepath.Join(b.TempDir(), "m")
+	require.NoError(b, WriteDir(dir, card, tensors, nil))
+	st, err := os.Stat(filepath.Join(dir, WeightsFile))
+	require.NoError(b, err)
+	b.Run("ReadCard", func(b *testing.B) {
+		b.SetBytes(st.Size())
+		for b.Loop() {
+			if _, err := ReadCard(dir); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("readCard without verification", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := readCard(dir); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Load", func(b *testing.B) {
+		b.SetBytes(st.Size())
+		for b.Loop() {
+			if _, err := Load(dir); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
