@@ -40,7 +40,8 @@ const (
 // adapters (CLI, action, CI template); Run uses the fields as they are.
 type Config struct {
 	// ModelDir is the model directory; required. Without DataPath its
-	// metrics.json holds the metrics to check.
+	// metrics.json holds the metrics to check, trusted only once the
+	// directory is verified against its card (model.ReadCard).
 	ModelDir string `mlship:"model"`
 	// DataPath, when set, is a CSV the model is evaluated on through
 	// Evaluate instead of reading metrics.json.
