@@ -37,7 +37,7 @@ func (t Task) Classification() bool { return t == Binary || t == Multiclass }
 type Spec struct {
 	Target   string   // target column; required
 	Drop     []string // columns to ignore (unknown name -> error)
-	Features []string // optional explicit feature list/order; empty = all columns except target and Drop, in file order
+	Features []string // optional explicit feature list/order (a column empty in every row is an error); empty = all columns except target, Drop and those empty in every row, in file order
 	Task     Task     // "" = infer
 	// Binarize is an optional "<op><number>" with op in > >= < <= == != ;
 	// the positive class (1) is the rows where "target op number" holds.
@@ -47,6 +47,7 @@ type Spec struct {
 
 // Dataset is a frame split into features and target for one task.
 type Dataset struct {
+	File      string // the frame's Path, for errors
 	Task      Task
 	Features  []string
 	Target    string
@@ -57,6 +58,9 @@ type Dataset struct {
 	SHA256    string         // hex sha256 of the file
 	Missing   int            // missing feature cells in total
 	MissingBy map[string]int // per feature, only those > 0; never nil
+	// Empty lists the columns left out of Features because they are
+	// missing in every row (only when Features was not given), in file order.
+	Empty []string
 }
 
 // MinRows is the fewest rows Build accepts.
@@ -133,7 +137,28 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 			}
 		}
 	}
+	// A column with no value in any row carries nothing to learn from:
+	// imputing it would only feed the network a constant. An explicitly
+	// requested one is an error; otherwise it is left out and reported.
+	var empty []string
+	if len(f.Rows) > 0 {
+		kept := features[:0:0]
+		for _, c := range features {
+			if !columnEmpty(f.Rows, index[c]) {
+				kept = append(kept, c)
+				continue
+			}
+			if len(s.Features) > 0 {
+				return fail(0, c, "is empty in every row (%d rows), so it cannot be a feature; remove it from the features", len(f.Rows))
+			}
+			empty = append(empty, c)
+		}
+		features = kept
+	}
 	if len(features) == 0 {
+		if len(empty) > 0 {
+			return fail(0, "", "no feature columns left (target %q, %d dropped, %d empty in every row: %s)", target, len(drop), len(empty), listColumns(empty))
+		}
 		return fail(0, "", "no feature columns left (target %q, %d dropped)", target, len(drop))
 	}
 
@@ -158,6 +183,9 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 	line := func(i int) int { return lines[i] }
 
 	// Target values.
+	if columnEmpty(f.Rows, ti) {
+		return fail(0, target, "the target column is empty in every row (%d rows)", n)
+	}
 	y := make([]float64, n)
 	for i, row := range f.Rows {
 		if len(row) != len(f.Header) {
@@ -273,6 +301,7 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 	}
 
 	return &Dataset{
+		File:      f.Path,
 		Task:      task,
 		Features:  features,
 		Target:    target,
@@ -283,7 +312,32 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 		SHA256:    f.SHA256,
 		Missing:   missing,
 		MissingBy: missingBy,
+		Empty:     empty,
 	}, nil
+}
+
+// columnEmpty reports whether column c is missing (NaN) in every row; a
+// row too short to have it counts as missing.
+func columnEmpty(rows [][]float64, c int) bool {
+	for _, row := range rows {
+		if c < len(row) && !math.IsNaN(row[c]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Errorf returns an *Error about d's file; line 0 and column "" name none.
+func (d *Dataset) Errorf(line int, column, format string, args ...any) error {
+	return &Error{File: d.File, Line: line, Column: column, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Line is the file line of row i, 0 if unknown.
+func (d *Dataset) Line(i int) int {
+	if i >= 0 && i < len(d.Lines) {
+		return d.Lines[i]
+	}
+	return 0
 }
 
 // NumClasses is len(d.Classes): the number of classes of a classification

@@ -168,6 +168,25 @@ func TestBuildFeatures(t *testing.T) {
 			assert.Equal(t, tt.missingBy, d.MissingBy)
 		})
 	}
+	t.Run("columns empty in every row are left out", func(t *testing.T) {
+		const in = "e1,a,e2,b,y\n" +
+			",1,NA,2,0\n" +
+			"?,3,,4,1\n" +
+			",5,,6,0\n" +
+			",7,,8,1\n" +
+			",9,,,0\n"
+		d, err := Build(mustFrame(t, in), Spec{Target: "y"})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a", "b"}, d.Features)
+		assert.Equal(t, []string{"e1", "e2"}, d.Empty)
+		assertRows(t, [][]float64{{1, 2}, {3, 4}, {5, 6}, {7, 8}, {9, nan}}, d.X)
+		assert.Equal(t, 1, d.Missing, "the empty columns are not imputed")
+		assert.Equal(t, map[string]int{"b": 1}, d.MissingBy)
+
+		d, err = Build(mustFrame(t, in), Spec{Target: "y", Drop: []string{"e1"}})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"e2"}, d.Empty, "a dropped column is not reported again")
+	})
 	t.Run("rows do not alias the frame", func(t *testing.T) {
 		f := mustFrame(t, in)
 		d, err := Build(f, Spec{Target: "y"})
@@ -205,6 +224,11 @@ func TestBuildErrors(t *testing.T) {
 		{"feature twice", base, Spec{Target: "y", Features: []string{"a", "a"}}, 0, "a", `reading dataset "t.csv": column "a": feature listed twice`},
 		{"no features left", base, Spec{Target: "y", Drop: []string{"a", "b"}}, 0, "", `reading dataset "t.csv": no feature columns left (target "y", 2 dropped)`},
 		{"too few rows", "a,y\n1,0\n2,1\n3,0\n4,1\n", Spec{Target: "y"}, 0, "", `reading dataset "t.csv": need at least 5 rows, have 4`},
+		{"empty feature asked for", "a,e,y\n1,,0\n2,,1\n3,,0\n4,,1\n5,,0\n", Spec{Target: "y", Features: []string{"a", "e"}}, 0, "e",
+			`reading dataset "t.csv": column "e": is empty in every row (5 rows), so it cannot be a feature; remove it from the features`},
+		{"only empty features", "e,f,y\n,,0\n,,1\n,,0\n,,1\n,,0\n", Spec{Target: "y"}, 0, "",
+			`reading dataset "t.csv": no feature columns left (target "y", 0 dropped, 2 empty in every row: e, f)`},
+		{"empty target", "a,y\n1,\n2,\n3,NA\n4,\n5,\n", Spec{Target: "y"}, 0, "y", `reading dataset "t.csv": column "y": the target column is empty in every row (5 rows)`},
 		{"missing target", "a,y\n1,0\n2,1\n3,?\n4,1\n5,0\n", Spec{Target: "y"}, 4, "y", `reading dataset "t.csv": line 4, column "y": target value is missing`},
 		{"constant target", "a,y\n1,3\n2,3\n3,3\n4,3\n5,3\n", Spec{Target: "y"}, 0, "y", `reading dataset "t.csv": column "y": target is constant (every row is 3)`},
 		{"binary with three values", base, Spec{Target: "y", Task: Binary}, 0, "y", `reading dataset "t.csv": column "y": binary task needs exactly 2 distinct target values, have 3 (0, 1, 2); set binarize to split them`},

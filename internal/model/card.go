@@ -85,6 +85,7 @@ type DataInfo struct {
 	Missing   int            `json:"missing_filled"`
 	MissingBy map[string]int `json:"missing_by_feature,omitempty"`
 	Dropped   []string       `json:"dropped,omitempty"`
+	Empty     []string       `json:"dropped_empty,omitempty"` // columns left out because they are empty in every row
 	Split     SplitInfo      `json:"split"`
 }
 

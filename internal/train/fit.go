@@ -422,7 +422,14 @@ func (n *net) export() map[string]model.Tensor {
 
 // fit trains with Adam and early stopping on validation loss, restoring the best
 // weights. It is deterministic for a seed.
-func fit(ctx context.Context, cfg fitConfig, d fitData) (*fitResult, error) {
+func fit(ctx context.Context, cfg fitConfig, d fitData) (_ *fitResult, err error) {
+	// The network's sizes were validated and its memory planned; a panic left in
+	// gorgonia is a bug, but it must still end as one line, not a stack trace.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("gorgonia panicked on network %s: %v (a bug: please report it)", cfg.Net, p)
+		}
+	}()
 	n, err := newNet(cfg, initParams(cfg.Net, cfg.Seed), false)
 	if err != nil {
 		return nil, fmt.Errorf("building the network: %w", err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"math/bits"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -122,6 +123,21 @@ func (c Config) Validate() error {
 			break
 		}
 	}
+	// Building the graph takes time growing with the square of the depth
+	// (2000 layers: half a minute); no plain MLP or CNN this deep trains.
+	if len(c.Hidden) > maxHidden {
+		add("hidden", "has %d layers, at most %d are supported", len(c.Hidden), maxHidden)
+	}
+	if len(c.Conv) > maxConv {
+		add("conv", "has %d blocks, at most %d are supported", len(c.Conv), maxConv)
+	}
+	if im := c.Image; im != nil && im.Channels > 0 && im.Height > 0 && im.Width > 0 {
+		if hi, lo := bits.Mul64(uint64(im.Channels), uint64(im.Height)); hi != 0 || lo > math.MaxInt32 {
+			add("input-shape", "%dx%dx%d has more values than any data file has columns", im.Channels, im.Height, im.Width)
+		} else if hi, lo := bits.Mul64(lo, uint64(im.Width)); hi != 0 || lo > math.MaxInt32 {
+			add("input-shape", "%dx%dx%d has more values than any data file has columns", im.Channels, im.Height, im.Width)
+		}
+	}
 	if c.Activation != "relu" && c.Activation != "tanh" {
 		add("activation", "must be relu or tanh, got %q", c.Activation)
 	}
@@ -145,6 +161,12 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// The most hidden layers and conv blocks a network may have.
+const (
+	maxHidden = 256
+	maxConv   = 64
+)
 
 // Result is what a training run produced.
 type Result struct {
@@ -181,6 +203,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	frame = nil // ds holds what is needed
 	net := model.Network{
 		Kind: cfg.Kind, Inputs: len(ds.Features), Hidden: cfg.Hidden, Activation: cfg.Activation,
 		Image: cfg.Image, Conv: cfg.Conv,
@@ -200,29 +223,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("splitting %q: %w", cfg.DataPath, err)
 	}
-	pre := dataset.FitPreprocessor(ds, split.Train)
-	prep := func(idx []int) [][]float64 {
-		out := make([][]float64, len(idx))
-		flat := make([]float64, len(idx)*len(ds.Features))
-		for i, r := range idx {
-			out[i] = flat[i*len(ds.Features) : (i+1)*len(ds.Features)]
-			pre.Transform(ds.X[r], out[i])
-		}
-		return out
+	// A batch larger than the training rows would only be padding.
+	batch := min(cfg.BatchSize, len(split.Train))
+	budget := systemBudget()
+	if err := checkMemory(cfg, net, batch, len(split.Train)+len(split.Val), budget); err != nil {
+		return nil, err
 	}
-	var scale *model.Scale
-	ys := func(idx []int) []float64 {
-		out := make([]float64, len(idx))
-		for i, r := range idx {
-			out[i] = ds.Y[r]
-			if scale != nil {
-				out[i] = (out[i] - scale.Mean) / scale.Std
-			}
-		}
-		return out
-	}
-	if ds.Task == dataset.Regression {
-		scale = targetScale(ds.Y, split.Train)
+	defer softMemoryLimit(budget.limit)()
+	fd, pre, scale, err := prepare(ds, split)
+	if err != nil {
+		return nil, err
 	}
 	name := cfg.Name
 	if name == "" {
@@ -235,18 +245,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	fmt.Fprintf(logw, "training %s on %s: %d rows (train %d, val %d, test %d), %d features, task %s, %s, %d params\n",
 		name, filepath.Base(cfg.DataPath), len(ds.Y), len(split.Train), len(split.Val), len(split.Test),
 		len(ds.Features), ds.Task, net, net.CountParams())
+	if len(ds.Empty) > 0 {
+		fmt.Fprintf(logw, "warning: left out %d %s empty in every row: %s\n", len(ds.Empty), plural(len(ds.Empty), "column"), strings.Join(ds.Empty, ", "))
+	}
 	if ds.Missing > 0 {
 		fmt.Fprintf(logw, "imputed %d missing values with training means (%s)\n", ds.Missing, describeMissing(ds.MissingBy))
 	}
+	if batch < cfg.BatchSize {
+		fmt.Fprintf(logw, "batch size %d is more than the %d training rows: using %d\n", cfg.BatchSize, len(split.Train), batch)
+	}
 	fc := fitConfig{
-		Net: net, Task: ds.Task, BatchSize: cfg.BatchSize, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
+		Net: net, Task: ds.Task, BatchSize: batch, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
 		LearningRate: cfg.LearningRate, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, Seed: cfg.Seed,
 		OnEpoch: func(e model.Epoch, epochs int, d time.Duration) {
 			fmt.Fprintf(logw, "epoch %3d/%d  loss %.4f  val_loss %.4f  val_%s %.4f  %dms\n",
 				e.Epoch, epochs, e.Loss, e.ValLoss, valMetric, e.ValMetric, d.Milliseconds())
 		},
 	}
-	fr, err := fit(ctx, fc, fitData{XTrain: prep(split.Train), YTrain: ys(split.Train), XVal: prep(split.Val), YVal: ys(split.Val)})
+	fr, err := fit(ctx, fc, fd)
 	if err != nil {
 		return nil, fmt.Errorf("training on %q: %w", cfg.DataPath, err)
 	}
@@ -256,12 +272,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Params: net.CountParams(),
 		Training: model.Training{
 			Optimizer: "adam", LearningRate: cfg.LearningRate, Beta1: fc.Beta1, Beta2: fc.Beta2, Epsilon: fc.Epsilon,
-			Loss: lossName(net.Output), BatchSize: cfg.BatchSize, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
+			Loss: lossName(net.Output), BatchSize: batch, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
 			EpochsRun: len(fr.Curve), BestEpoch: fr.BestEpoch, StoppedEarly: fr.Stopped, ValMetric: valMetric, Curve: fr.Curve,
 		},
 		Data: model.DataInfo{
 			File: filepath.Base(cfg.DataPath), SHA256: ds.SHA256, Rows: len(ds.Y), Missing: ds.Missing,
-			MissingBy: ds.MissingBy, Dropped: cfg.Drop,
+			MissingBy: ds.MissingBy, Dropped: cfg.Drop, Empty: ds.Empty,
 			Split: model.SplitInfo{Train: len(split.Train), Val: len(split.Val), Test: len(split.Test),
 				TestFrac: cfg.TestFrac, ValFrac: cfg.ValFrac, Stratified: ds.Task.Classification()},
 		},
@@ -322,21 +338,92 @@ func lossName(output string) string {
 	return "mse"
 }
 
-func targetScale(y []float64, idx []int) *model.Scale {
-	mean := 0.0
-	for _, r := range idx {
-		mean += y[r]
+// prepare fits the preprocessing on the training rows (and the target's scale
+// for regression) and returns the standardised training and validation rows. The
+// test rows are standardised too, only to check that each value can be: the
+// model preprocesses them itself when scored. Every error names the file, line
+// and column of the value that cannot be represented.
+func prepare(ds *dataset.Dataset, split dataset.Split) (fitData, dataset.Preprocessor, *model.Scale, error) {
+	var d fitData
+	pre, err := dataset.FitPreprocessor(ds, split.Train)
+	if err != nil {
+		return d, pre, nil, err
 	}
-	mean /= float64(len(idx))
-	v := 0.0
-	for _, r := range idx {
-		v += (y[r] - mean) * (y[r] - mean)
+	if d.XTrain, err = ds.Standardize(pre, split.Train); err != nil {
+		return d, pre, nil, err
 	}
-	std := math.Sqrt(v / float64(len(idx)))
-	if std == 0 || math.IsNaN(std) {
-		std = 1
+	if d.XVal, err = ds.Standardize(pre, split.Val); err != nil {
+		return d, pre, nil, err
 	}
-	return &model.Scale{Mean: mean, Std: std}
+	if _, err = ds.Standardize(pre, split.Test); err != nil {
+		return d, pre, nil, err
+	}
+	if ds.Task != dataset.Regression {
+		ys := func(idx []int) []float64 {
+			out := make([]float64, len(idx))
+			for i, r := range idx {
+				out[i] = ds.Y[r]
+			}
+			return out
+		}
+		d.YTrain, d.YVal = ys(split.Train), ys(split.Val)
+		return d, pre, nil, nil
+	}
+	mean, std, err := ds.Scale(ds.Target, ds.Y, split.Train)
+	if err != nil {
+		return d, pre, nil, err
+	}
+	if err := checkTargetUnits(ds, std); err != nil {
+		return d, pre, nil, err
+	}
+	if d.YTrain, err = ds.StandardizeTarget(mean, std, split.Train); err != nil {
+		return d, pre, nil, err
+	}
+	if d.YVal, err = ds.StandardizeTarget(mean, std, split.Val); err != nil {
+		return d, pre, nil, err
+	}
+	if _, err = ds.StandardizeTarget(mean, std, split.Test); err != nil {
+		return d, pre, nil, err
+	}
+	return d, pre, &model.Scale{Mean: mean, Std: std}, nil
+}
+
+// The regression metrics square errors in the target's units: a target whose
+// spread is beyond these bounds gets an mse that overflows float64 (and cannot
+// be written as JSON) or underflows to 0 (a perfect r2 for any model).
+const (
+	maxTargetStd = 1e140
+	minTargetStd = 1e-140
+)
+
+// checkTargetUnits refuses a regression target whose metrics cannot be
+// represented, naming the row farthest from the mean.
+func checkTargetUnits(ds *dataset.Dataset, std float64) error {
+	if std >= minTargetStd && std <= maxTargetStd {
+		return nil
+	}
+	lo, hi := 0, 0
+	for i, y := range ds.Y {
+		if y < ds.Y[lo] {
+			lo = i
+		}
+		if y > ds.Y[hi] {
+			hi = i
+		}
+	}
+	if std > maxTargetStd {
+		return ds.Errorf(ds.Line(hi), ds.Target, "target values from %g (line %d) to %g spread too far for the regression metrics: their squared errors overflow float64; rescale the target (standard deviation %.3g, at most %g)",
+			ds.Y[lo], ds.Line(lo), ds.Y[hi], std, maxTargetStd)
+	}
+	return ds.Errorf(0, ds.Target, "target values from %g to %g are too close together for the regression metrics: their squared errors underflow float64; rescale the target (standard deviation %.3g, at least %g)",
+		ds.Y[lo], ds.Y[hi], std, minTargetStd)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 func describeMissing(by map[string]int) string {
