@@ -281,6 +281,9 @@ func writeLayoutTo(dir string, kind layoutKind, idx *ociIndex, tags []name.Tag, 
 	names := map[string]bool{}
 	var add []json.RawMessage
 	for _, t := range tags {
+		if names[t.TagStr()] {
+			continue // a tag given twice
+		}
 		names[t.TagStr()] = true
 		d := desc
 		d.Annotations = map[string]string{annRefName: t.TagStr(), annContainerd: t.String()}

@@ -68,6 +68,7 @@ func refNames(t *testing.T, dir string) map[string]string {
 func otherLayout(t *testing.T, dir string) v1.Image {
 	img, err := random.Image(512, 2)
 	require.NoError(t, err)
+	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
 	p, err := layout.Write(dir, empty.Index)
 	require.NoError(t, err)
 	require.NoError(t, p.AppendImage(img, layout.WithAnnotations(map[string]string{annRefName: "base"})))
@@ -90,7 +91,7 @@ func TestLayoutAddsAndReplaces(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"base": baseDigest.String(), "v1": first.Digest, "latest": first.Digest}, refNames(t, dir))
 
-	cfg.ModelDir, cfg.Tags = modelB, nil
+	cfg.ModelDir, cfg.Tags = modelB, []string{"v1"} // the first tag again: one entry
 	second, err := Run(context.Background(), cfg)
 	require.NoError(t, err)
 	require.NotEqual(t, first.Digest, second.Digest)
@@ -209,22 +210,50 @@ func TestLayoutEmptyDirAndModes(t *testing.T) {
 	}
 }
 
-// TestLayoutSkopeo copies the layout with skopeo, as another user would, when
-// skopeo is installed.
+// TestLayoutSkopeo copies the layout with skopeo, as another user (nobody)
+// would in a later CI step, when skopeo is installed (and, for the other user,
+// when the test runs as root): go-containerregistry wrote blobs 0600, which
+// made that copy fail with "permission denied". The copy also checks the
+// layout and the other images kept in it.
 func TestLayoutSkopeo(t *testing.T) {
 	skopeo, err := exec.LookPath("skopeo")
 	if err != nil {
-		t.Skip("skopeo not installed")
+		t.Skip("skopeo not installed (apt-get install skopeo)")
 	}
-	dir := filepath.Join(t.TempDir(), "layout")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "layout")
+	otherLayout(t, src)
+	// go-containerregistry writes its layers 0600: the other image is made
+	// readable as skopeo would have written it.
+	require.NoError(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			err = os.Chmod(p, 0o644)
+		}
+		return err
+	}))
 	cfg := testConfig("mlship.local/heart:v1")
-	cfg.OCILayout = dir
+	cfg.OCILayout, cfg.Platforms = src, []string{"linux/amd64", "linux/arm64"}
 	_, err = Run(context.Background(), cfg)
 	require.NoError(t, err)
-	dst := filepath.Join(t.TempDir(), "copy")
-	out, err := exec.Command(skopeo, "copy", "oci:"+dir+":v1", "oci:"+dst+":v1").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	assert.Contains(t, refNames(t, dst), "v1")
+	for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir's are 0700
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
+	dst := filepath.Join(dir, "copies")
+	require.NoError(t, os.Mkdir(dst, 0o777))
+	require.NoError(t, os.Chmod(dst, 0o777))
+	for _, ref := range []string{"v1", "base"} {
+		args := []string{"--insecure-policy", "copy", "--all", "oci:" + src + ":" + ref, "oci:" + filepath.Join(dst, ref) + ":" + ref}
+		cmd := exec.Command(skopeo, args...)
+		if os.Geteuid() == 0 {
+			if setpriv, err := exec.LookPath("setpriv"); err == nil {
+				cmd = exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", skopeo}, args...)...)
+			}
+		}
+		cmd.Env = append(os.Environ(), "HOME="+dst)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, refNames(t, filepath.Join(dst, ref)), ref)
+	}
 }
 
 // failingLayer is a layer whose bytes cannot be read.
