@@ -348,6 +348,10 @@ func checkMemory(cfg Config, net model.Network, batch, rows int, budget memoryBu
 		return nil
 	}
 	if one := p.total(1); one > budget.limit {
+		if p.fixed >= p.params && p.fixed >= p.perRow {
+			return fault.Field("data", "%q needs about %s to train on its %d rows of %d features, whatever the network; %s",
+				cfg.DataPath, formatBytes(one), rows, net.Inputs, budget)
+		}
 		if p.params >= p.perRow {
 			in := p.paramsInput
 			return fault.Field(in, "%s needs about %s for the network and its Adam state; %s", inputValue(cfg, net, in), formatBytes(one), budget)

@@ -85,6 +85,8 @@ func TestCheckMemory(t *testing.T) {
 		msg   string // a regular expression
 	}{
 		{"fits", heart(func(*Config) {}), mlpNet(13, 64, 32), 32, "", ""},
+		{"data", heart(func(c *Config) { c.DataPath = "big.csv" }), mlpNet(100000, 64, 32), 32, "data",
+			`^"big.csv" needs about 2\.0 GiB to train on its 1000 rows of 100000 features, whatever the network; this machine`},
 		{"hidden", heart(func(c *Config) { c.Hidden = []int{64, 100000000} }), mlpNet(13, 64, 100000000), 32, "hidden",
 			`^64,100000000 needs about 496 GiB for the network and its Adam state; this machine has 2\.0 GiB, at most half of it is used$`},
 		{"many classes", heart(func(c *Config) { c.Task, c.Hidden = "multiclass", nil }),
