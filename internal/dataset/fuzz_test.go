@@ -28,6 +28,10 @@ func FuzzReadCSV(f *testing.F) {
 		"\"a\nb\",c\n1,2\n",
 		"x,y\n0x1p-2,-Infinity\n",
 		"a\n1e-400\n",
+		"a,b\n1,2\n3,\"4\n5,6\n7,8\n",
+		"\ufeff\"a,b\r\n1,2\r\n",
+		"a,b\n1,2\n3,\"4\n5\"x,6\n",
+		"a,b\n1,\"2\"x\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -43,6 +47,9 @@ func FuzzReadCSV(f *testing.F) {
 			}
 			if msg := err.Error(); !strings.HasPrefix(msg, `reading dataset "fuzz.csv"`) || strings.Contains(msg, "\n") {
 				t.Fatalf("bad error message %q", msg)
+			}
+			if lines := bytes.Count(data, []byte("\n")) + 1; de.Line < 0 || de.Line > lines {
+				t.Fatalf("error on line %d of %d: %v", de.Line, lines, err)
 			}
 			return
 		}
