@@ -8,6 +8,8 @@
 #   htpasswd          a bcrypt htpasswd generator for the registry's auth file:
 #                     /usr/bin/python3 with the crypt module (Debian 12), or
 #                     htpasswd from apache2-utils (installed when neither is there)
+#   skopeo            Debian's skopeo: an OCI layout copied as another user
+#   act, staticcheck  pinned Go tools (hack/tools.sh)
 #   xmllint           Debian's libxml2-utils: the gate's JUnit XML is validated
 #                     against the Jenkins xunit plugin's junit-10.xsd with it
 #                     (internal/gate; required when CI is set)
@@ -82,6 +84,20 @@ else
     die "xmllint still not on PATH after installing libxml2-utils"
   echo "xmllint: installed ($path, $(dpkg-query -W -f '${Version}' libxml2-utils 2>/dev/null || echo '?'))"
 fi
+
+# skopeo: copies an OCI layout as another user (internal/image's layout test),
+# the way a later CI step reads what build-push-image wrote.
+if path=$(command -v skopeo 2>/dev/null); then
+  echo "skopeo: already present ($path)"
+else
+  apt_install skopeo
+  path=$(command -v skopeo 2>/dev/null) || die "skopeo still not on PATH after installing skopeo"
+  echo "skopeo: installed ($path)"
+fi
+
+# act (GitHub workflows in actions/actions_test.go) and staticcheck (make
+# lint): pinned Go tools built into ~/.cache/mlship/tools (hack/tools.sh).
+bash "$(dirname "${BASH_SOURCE[0]}")/tools.sh" >/dev/null && echo "go tools: $(bash "$(dirname "${BASH_SOURCE[0]}")/tools.sh")"
 
 # Kubernetes test control plane (internal/testutil/kube, hack/kube/up.sh):
 # openssl and curl for up.sh, and etcd, kube-apiserver, kube-controller-manager,

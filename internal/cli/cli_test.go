@@ -494,8 +494,6 @@ func TestTrainReplacesModelDir(t *testing.T) {
 		out := trainHeart(t, filepath.Join(dir, "model"), "--seed", "1")
 		first, err := os.ReadFile(filepath.Join(out, "model.safetensors"))
 		require.NoError(t, err)
-		// A stray file in a model directory goes with the old model.
-		writeFile(t, filepath.Join(out, "stale.txt"), "old\n")
 
 		trainHeart(t, out, "--seed", "2")
 		assert.Equal(t, int64(2), readCard(t, out).Seed)
@@ -503,6 +501,14 @@ func TestTrainReplacesModelDir(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotEqual(t, first, second)
 		assert.Equal(t, []string{"model/", "model/metrics.json", "model/model.json", "model/model.safetensors"}, tree(t, dir))
+
+		// A file mlship did not write keeps the directory from being replaced.
+		writeFile(t, filepath.Join(out, "stale.txt"), "old\n")
+		r := mlship(t, "train", "-q", "--data", heartCSV, "--target", "target", "--binarize", ">0", "--epochs", "3", "--out", out, "--seed", "3")
+		assert.Equal(t, 2, r.code)
+		assert.Equal(t, `writing model "`+out+`": it holds stale.txt, which mlship did not write; refusing to replace the directory (move them out, or write the model elsewhere)`, errLine(t, r.stderr))
+		assert.Equal(t, int64(2), readCard(t, out).Seed, "nothing touched")
+		assert.FileExists(t, filepath.Join(out, "stale.txt"))
 	})
 	t.Run("existing empty directory", func(t *testing.T) {
 		dir := t.TempDir()

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlship/mlship/internal/cli"
+	"github.com/mlship/mlship/internal/gate/junittest"
 	"github.com/mlship/mlship/internal/model"
 )
 
@@ -156,10 +157,10 @@ type junitReport struct {
 	XMLName  xml.Name `xml:"testsuites"`
 	Tests    int      `xml:"tests,attr"`
 	Failures int      `xml:"failures,attr"`
-	Skipped  int      `xml:"skipped,attr"`
 	Suites   []struct {
-		Name  string `xml:"name,attr"`
-		Cases []struct {
+		Name    string `xml:"name,attr"`
+		Skipped int    `xml:"skipped,attr"`
+		Cases   []struct {
 			Name    string `xml:"name,attr"`
 			Failure *struct {
 				Message string `xml:"message,attr"`
@@ -171,8 +172,10 @@ type junitReport struct {
 	} `xml:"testsuite"`
 }
 
+// readJUnit reads a JUnit file, checked against Jenkins' junit-10.xsd.
 func readJUnit(t *testing.T, path string) junitReport {
 	t.Helper()
+	t.Run("junit-10.xsd", func(t *testing.T) { junittest.Validate(t, path) })
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var r junitReport

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"strings"
 	"time"
 
@@ -32,8 +33,8 @@ func TrainConfig(r *spec.Resolved) (train.Config, error) {
 }
 
 // GateConfig makes evaluate-gate's Config: the evaluator for data, the loader
-// for a baseline image.
-func GateConfig(r *spec.Resolved) (gate.Config, error) {
+// for a baseline image (its retries logged to log, which may be nil).
+func GateConfig(r *spec.Resolved, log io.Writer) (gate.Config, error) {
 	in := Inputs("evaluate-gate").(*GateInputs)
 	if err := r.Bind(in); err != nil {
 		return in.Config, err
@@ -45,7 +46,7 @@ func GateConfig(r *spec.Resolved) (gate.Config, error) {
 	if ref := cfg.BaselineImage; ref != "" {
 		insecure := in.Insecure
 		cfg.LoadBaseline = func(ctx context.Context) (metrics.Values, error) {
-			v, _, err := image.BaselineMetrics(ctx, ref, image.Config{Insecure: insecure})
+			v, _, err := image.BaselineMetrics(ctx, ref, image.Config{Insecure: insecure, Log: log})
 			return v, err
 		}
 	}
@@ -62,6 +63,11 @@ func ImageConfig(r *spec.Resolved, getenv Getenv) (image.Config, error) {
 	cfg := in.Config
 	if cfg.Source == "" {
 		cfg.Source = SourceURL(getenv)
+	}
+	// The commit, when neither the input nor the model card names one.
+	cfg.RevisionFallback = getenv("GITHUB_SHA")
+	if cfg.RevisionFallback == "" {
+		cfg.RevisionFallback = getenv("CI_COMMIT_SHA")
 	}
 	if in.SourceDateEpoch < 0 {
 		return cfg, r.Explain(fault.Field("source-date-epoch", "must be 0 or more (Unix seconds), got %d", in.SourceDateEpoch))

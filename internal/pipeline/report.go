@@ -50,7 +50,7 @@ func ReportInput(ctx context.Context, src ReportSource, file *spec.File, getenv 
 		if err != nil {
 			return in, err
 		}
-		gcfg, err := GateConfig(r)
+		gcfg, err := GateConfig(r, nil)
 		if err != nil {
 			return in, err
 		}
