@@ -4,6 +4,8 @@
 # tool already there at its version is not rebuilt.
 #
 #   staticcheck   honnef.co/go/tools/cmd/staticcheck v0.8.2
+#   act           github.com/nektos/act v0.2.89 (runs the GitHub workflows in
+#                 the tests, in host mode; about a minute to build)
 #
 # Usage: hack/tools.sh [TOOL...]   (default: all)
 set -euo pipefail
@@ -11,6 +13,7 @@ export LC_ALL=C
 
 declare -A PKG=(
   [staticcheck]=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+  [act]=github.com/nektos/act@v0.2.89
 )
 
 DIR=${MLSHIP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlship/tools}

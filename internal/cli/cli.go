@@ -6,6 +6,8 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +15,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlship/mlship/internal/fault"
+	"github.com/mlship/mlship/internal/fsutil"
+	"github.com/mlship/mlship/internal/gate"
 	"github.com/mlship/mlship/internal/platform"
+	"github.com/mlship/mlship/internal/spec"
 	"github.com/mlship/mlship/internal/version"
 )
 
@@ -24,18 +29,60 @@ import (
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	ran, err := root.ExecuteContextC(ctx)
 	code := fault.Code(ctx, err)
+	gh := workflowCommands(ran, stdout, stderr)
 	if err != nil {
 		msg := flatten(err.Error())
 		if code == fault.Interrupted {
 			msg = "interrupted"
 		}
+		// On GitHub, an annotation on the run's page too (a failed gate has
+		// one per check already).
+		var failed *gate.FailedError
+		if !errors.As(err, &failed) {
+			gh.ErrorTitled(fmt.Sprintf("mlship %s: %s (exit %d)", commandName(ran), exitMeaning[code], code), msg)
+		}
 		// One line, whatever the error: cobra's own errors can span several
 		// ("unknown command ...\n\nDid you mean this?\n\trun\n").
 		fmt.Fprintf(stderr, "mlship: %s\n", msg)
 	}
+	if grouped(ran) {
+		gh.EndGroup()
+	}
 	return code
+}
+
+var exitMeaning = map[int]string{
+	fault.Failed:      "a check failed",
+	fault.Usage:       "bad input",
+	fault.Environment: "the environment failed",
+	fault.Interrupted: "interrupted",
+}
+
+func commandName(cmd *cobra.Command) string {
+	if cmd == nil {
+		return ""
+	}
+	return cmd.Name()
+}
+
+// workflowCommands is where GitHub workflow commands (groups, annotations,
+// masks) go: stdout, or stderr when stdout carries JSON.
+func workflowCommands(cmd *cobra.Command, stdout, stderr io.Writer) *platform.Platform {
+	out := stdout
+	if cmd != nil {
+		if j, err := cmd.Flags().GetBool("json"); err == nil && j {
+			out = stderr
+		}
+	}
+	return platform.Detect(os.Getenv, out)
+}
+
+// grouped says whether the command's log is a group on GitHub (steps, not
+// version, help or gen; run makes one group per step itself).
+func grouped(cmd *cobra.Command) bool {
+	return cmd != nil && spec.Lookup(cmd.Name()) != nil && cmd.Name() != "run" && cmd.Parent() != nil && cmd.Parent().Parent() == nil
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -48,6 +95,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			if grouped(cmd) {
+				workflowCommands(cmd, stdout, stderr).Group("mlship " + cmd.Name())
+			}
+		},
 	}
 	addGlobalFlags(root)
 	root.SetOut(stdout)
@@ -70,9 +122,24 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 	}
 }
 
-// publish sets a step's outputs where the job runs: GitHub step outputs, and a
-// dotenv file when --dotenv is given (GitLab's artifacts: reports: dotenv).
-func publish(cmd *cobra.Command, values map[string]string) error {
+// publish sets a step's outputs where the job runs: GitHub step outputs, a
+// dotenv file when --dotenv is given (GitLab's artifacts: reports: dotenv),
+// and the result as JSON in --json-file.
+func publish(cmd *cobra.Command, values map[string]string, result any) error {
 	path, _ := cmd.Flags().GetString("dotenv")
-	return platform.Detect(os.Getenv, cmd.OutOrStdout()).SetOutputs(values, path)
+	if err := platform.Detect(os.Getenv, cmd.OutOrStdout()).SetOutputs(values, path); err != nil {
+		return err
+	}
+	jf, _ := cmd.Flags().GetString("json-file")
+	if jf == "" || result == nil {
+		return nil
+	}
+	b, err := json.MarshalIndent(result, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(jf, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing --json-file %q: %w", jf, err)
+	}
+	return nil
 }

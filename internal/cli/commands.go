@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -51,18 +52,19 @@ a model directory: model.json (the model card), model.safetensors (weights) and 
 		}
 		res, err := train.Run(cmd.Context(), cfg)
 		if err != nil {
-			return err
+			return r.Explain(err)
 		}
-		if err := publish(cmd, pipeline.TrainOutputs(res)); err != nil {
+		tj := trainJSON{
+			ModelDir: res.ModelDir, Name: res.Card.Name, Task: string(res.Card.Task),
+			EpochsRun: res.Card.Training.EpochsRun, BestEpoch: res.Card.Training.BestEpoch,
+			TrainRows: res.TrainRows, TrainSeconds: res.TrainSeconds, SamplesPerSecond: res.SamplesPerSecond,
+			MissingFilled: res.Card.Data.Missing, DataSHA256: res.Card.Data.SHA256, Metrics: res.Metrics,
+		}
+		if err := publish(cmd, pipeline.TrainOutputs(res), tj); err != nil {
 			return err
 		}
 		if f.json {
-			return writeJSON(stdout, trainJSON{
-				ModelDir: res.ModelDir, Name: res.Card.Name, Task: string(res.Card.Task),
-				EpochsRun: res.Card.Training.EpochsRun, BestEpoch: res.Card.Training.BestEpoch,
-				TrainRows: res.TrainRows, TrainSeconds: res.TrainSeconds, SamplesPerSecond: res.SamplesPerSecond,
-				MissingFilled: res.Card.Data.Missing, DataSHA256: res.Card.Data.SHA256, Metrics: res.Metrics,
-			})
+			return writeJSON(stdout, tj)
 		}
 		return pipeline.TrainText(stdout, res)
 	}
@@ -96,7 +98,7 @@ is not measured, or a baseline check without a baseline, fails unless allowed.`,
 		if err != nil {
 			return err
 		}
-		cfg, err := pipeline.GateConfig(r)
+		cfg, err := pipeline.GateConfig(r, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
@@ -104,7 +106,8 @@ is not measured, or a baseline check without a baseline, fails unless allowed.`,
 		if res == nil {
 			return err
 		}
-		if perr := publish(cmd, pipeline.GateOutputs(res)); perr != nil && err == nil {
+		annotateGate(workflowCommands(cmd, stdout, cmd.ErrOrStderr()), res)
+		if perr := publish(cmd, pipeline.GateOutputs(res), res); perr != nil && err == nil {
 			err = perr
 		}
 		var werr error
@@ -150,7 +153,7 @@ and CI_REGISTRY_PASSWORD.`,
 		if err != nil {
 			return err
 		}
-		if err := publish(cmd, pipeline.ImageOutputs(res)); err != nil {
+		if err := publish(cmd, pipeline.ImageOutputs(res), res); err != nil {
 			return err
 		}
 		if f.json {
@@ -190,7 +193,7 @@ the live objects; --render prints the manifests without a cluster.`,
 			if errors.As(err, &re) {
 				rev = re.Revision
 			}
-			if perr := publish(cmd, pipeline.DeployOutputs(res, rev)); perr != nil && err == nil {
+			if perr := publish(cmd, pipeline.DeployOutputs(res, rev), res); perr != nil && err == nil {
 				err = perr
 			}
 		}
@@ -343,7 +346,7 @@ func newCommentCmd(stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		}
 		fmt.Fprintf(stdout, "%s comment %d on %s: %s\n", res.Action, res.ID, res.Where, res.URL)
-		return publish(cmd, map[string]string{"comment-url": res.URL})
+		return publish(cmd, map[string]string{"comment-url": res.URL}, nil)
 	}
 	return cmd
 }
@@ -375,20 +378,27 @@ path.`,
 	f := addStepFlags(cmd, spec.Lookup("run"))
 	cmd.RunE = func(cmd *cobra.Command, args []string) (err error) {
 		var res *pipeline.Result
-		if f.json {
-			defer func() {
-				if res == nil {
-					res = &pipeline.Result{Steps: []pipeline.StepResult{}, Outputs: map[string]string{}, Files: []pipeline.File{}}
-				}
-				res.ExitCode = fault.Code(cmd.Context(), err)
-				if err != nil {
-					res.Error = flatten(err.Error())
-				}
+		defer func() {
+			jf, _ := cmd.Flags().GetString("json-file")
+			if !f.json && jf == "" {
+				return
+			}
+			if res == nil {
+				res = &pipeline.Result{Steps: []pipeline.StepResult{}, Outputs: map[string]string{}, Files: []pipeline.File{}}
+			}
+			res.ExitCode = fault.Code(cmd.Context(), err)
+			if err != nil {
+				res.Error = flatten(err.Error())
+			}
+			if f.json {
 				if jerr := writeJSON(stdout, res); jerr != nil && err == nil {
 					err = jerr
 				}
-			}()
-		}
+			}
+			if jerr := publish(cmd, nil, res); jerr != nil && err == nil {
+				err = jerr
+			}
+		}()
 		dir := "."
 		if len(args) == 1 {
 			dir = args[0]
@@ -398,7 +408,8 @@ path.`,
 			return err
 		}
 		// run's own inputs: flags, $MLSHIP_* and mlship.yaml (run.out, deploy.enabled).
-		r, err := spec.Resolve(spec.Lookup("run"), spec.Sources{Flags: changedFlags(f), File: file, Getenv: os.Getenv, Spell: flagSpelling(file)})
+		r, err := spec.Resolve(spec.Lookup("run"), spec.Sources{Flags: changedFlags(f), File: file, Getenv: os.Getenv,
+			Spell: flagSpelling(file), EnvAreInputs: inAction()})
 		if err != nil {
 			return err
 		}
@@ -413,11 +424,22 @@ path.`,
 		if !f.quiet {
 			rc.Log = stderr
 		}
+		gh := workflowCommands(cmd, stdout, stderr)
+		inGroup := false
+		rc.OnStep = func(step string) {
+			if inGroup {
+				gh.EndGroup()
+			}
+			if inGroup = step != ""; inGroup {
+				gh.Group("mlship " + step)
+			}
+		}
+		rc.OnGate = func(g *gate.Result) { annotateGate(gh, g) }
 		res, err = pipeline.Run(cmd.Context(), rc)
 		if res == nil {
 			return err
 		}
-		if perr := publish(cmd, res.Outputs); perr != nil && err == nil {
+		if perr := publish(cmd, res.Outputs, nil); perr != nil && err == nil {
 			err = perr
 		}
 		if res.Markdown != "" {
@@ -439,4 +461,19 @@ func changedFlags(f *stepFlags) map[string][]string {
 		}
 	}
 	return out
+}
+
+// annotateGate puts one error annotation per failed check on GitHub's run page.
+func annotateGate(p *platform.Platform, res *gate.Result) {
+	for _, c := range res.Checks {
+		if c.Verdict != gate.Fail {
+			continue
+		}
+		value := "not measured"
+		if c.Measured {
+			value = strconv.FormatFloat(c.Value, 'g', 6, 64)
+		}
+		p.ErrorTitled(fmt.Sprintf("Gate check failed: %s %s", c.Metric, c.Kind),
+			fmt.Sprintf("%s (metric %s, value %s, %s bound %s)", c.Reason, c.Metric, value, c.Kind, strconv.FormatFloat(c.Bound, 'g', 6, 64)))
+	}
 }

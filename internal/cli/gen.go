@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,6 +53,27 @@ func newGenCmd(stdout io.Writer) *cobra.Command {
 			return err
 		},
 	}
-	cmd.AddCommand(readme, specCmd)
+	var checkFiles bool
+	files := &cobra.Command{
+		Use:   "files [ROOT]",
+		Short: "Rewrite the generated front-end files (actions/*/action.yml, action.yml)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			root := "."
+			if len(args) == 1 {
+				root = args[0]
+			}
+			stale, err := gen.WriteFiles(root, gen.Files(), checkFiles)
+			if err != nil {
+				return err
+			}
+			if len(stale) > 0 && checkFiles {
+				return fault.Check(fmt.Errorf("not current: %s: run `mlship gen files`", strings.Join(stale, ", ")))
+			}
+			return nil
+		},
+	}
+	files.Flags().BoolVar(&checkFiles, "check", false, "exit 1 when a file is not current, change nothing")
+	cmd.AddCommand(readme, specCmd, files)
 	return cmd
 }

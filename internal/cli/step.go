@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/pipeline"
+	"github.com/mlship/mlship/internal/platform"
 	"github.com/mlship/mlship/internal/spec"
 )
 
@@ -65,13 +67,14 @@ type stepFlags struct {
 	config  string
 	json    bool
 	quiet   bool
+	cmd     *cobra.Command
 }
 
 // addStepFlags registers a flag for every input of step that is neither a
 // secret nor positional (defaults from the step's DefaultConfig), the old
 // spellings hidden, and the command line's own options.
 func addStepFlags(cmd *cobra.Command, step *spec.Step) *stepFlags {
-	s := &stepFlags{step: step, fs: cmd.Flags(), raw: map[string]*rawFlag{}, aliases: map[string]map[string]*rawFlag{}}
+	s := &stepFlags{step: step, cmd: cmd, fs: cmd.Flags(), raw: map[string]*rawFlag{}, aliases: map[string]map[string]*rawFlag{}}
 	defaults := spec.Defaults(pipeline.Inputs(step.Name))
 	for _, in := range step.Inputs {
 		if in.Secret || in.Positional {
@@ -160,14 +163,37 @@ func (s *stepFlags) resolve(stderr io.Writer, extra map[string][]string) (*spec.
 	for name, v := range extra {
 		flags[name] = v
 	}
-	r, err := spec.Resolve(s.step, spec.Sources{Flags: flags, FlagNames: names, File: file, Getenv: os.Getenv, Spell: flagSpelling(file)})
+	r, err := spec.Resolve(s.step, spec.Sources{Flags: flags, FlagNames: names, File: file, Getenv: os.Getenv,
+		Spell: flagSpelling(file), EnvAreInputs: inAction()})
 	if err != nil {
 		return nil, nil, err
 	}
+	maskSecrets(workflowCommands(s.cmd, s.cmd.OutOrStdout(), s.cmd.ErrOrStderr()), r)
 	for _, w := range r.Warnings {
 		fmt.Fprintf(stderr, "mlship: warning: %s\n", w)
 	}
 	return r, file, nil
+}
+
+// inAction says mlship runs inside one of its GitHub actions, which pass the
+// inputs as $MLSHIP_NAME.
+func inAction() bool { return os.Getenv("MLSHIP_FRONTEND") == "github-action" }
+
+// maskSecrets keeps the values of secret inputs out of the GitHub log (a
+// kubeconfig's decoded lines too).
+func maskSecrets(p *platform.Platform, r *spec.Resolved) {
+	for _, in := range r.Step.Inputs {
+		v := r.String(in.Name)
+		if !in.Secret || v == "" {
+			continue
+		}
+		p.Mask(v)
+		if in.Name == "kubeconfig-data" {
+			if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err == nil {
+				p.Mask(string(b))
+			}
+		}
+	}
 }
 
 // flagSpelling names an input no source gave: its flag (and its key when there

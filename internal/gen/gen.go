@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -252,4 +253,32 @@ func JSON() ([]byte, error) {
 		out = append(out, st)
 	}
 	return json.MarshalIndent(out, "", "  ")
+}
+
+// WriteFiles writes generated files under root (creating folders); with check
+// it only lists those that are not current.
+func WriteFiles(root string, files map[string][]byte, check bool) (stale []string, err error) {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		p := filepath.Join(root, filepath.FromSlash(n))
+		old, err := os.ReadFile(p)
+		if err == nil && bytes.Equal(old, files[n]) {
+			continue
+		}
+		stale = append(stale, n)
+		if check {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return stale, err
+		}
+		if err := os.WriteFile(p, files[n], 0o644); err != nil {
+			return stale, err
+		}
+	}
+	return stale, nil
 }

@@ -38,6 +38,11 @@ type RunConfig struct {
 	// Text receives each step's result as text; Log the progress lines. Nil
 	// discards them.
 	Text, Log io.Writer
+	// OnStep, when set, is called as each step starts ("" after the last);
+	// OnGate with the gate's result. The command line uses them for GitHub's
+	// log groups and annotations.
+	OnStep func(step string)
+	OnGate func(*gate.Result)
 }
 
 // Step statuses in a Result.
@@ -142,7 +147,7 @@ func Run(ctx context.Context, rc RunConfig) (*Result, error) {
 	}
 	gr.Override("model", modelDir)
 	gr.Default("junit", filepath.Join(base, "junit.xml"))
-	gcfg, err := GateConfig(gr)
+	gcfg, err := GateConfig(gr, rc.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -182,10 +187,18 @@ func Run(ctx context.Context, rc RunConfig) (*Result, error) {
 	}
 	dcfg.Log = rc.Log
 
+	onStep := rc.OnStep
+	if onStep == nil {
+		onStep = func(string) {}
+	}
+	defer onStep("")
+
 	// train
+	onStep("train")
 	fmt.Fprintf(text, "== train (%s)\n", file.Path)
 	tres, err := train.Run(ctx, tcfg)
 	if err != nil {
+		err = tr.Explain(err)
 		res.step("train", StatusError, err.Error(), nil)
 		return res, err
 	}
@@ -218,10 +231,14 @@ func Run(ctx context.Context, rc RunConfig) (*Result, error) {
 	}
 
 	// evaluate-gate
+	onStep("evaluate-gate")
 	fmt.Fprintf(text, "\n== evaluate-gate\n")
 	gres, err := gate.Run(ctx, gcfg)
 	if gres != nil {
 		rin.Gate = gres
+		if rc.OnGate != nil {
+			rc.OnGate(gres)
+		}
 		if gcfg.JUnitPath != "" {
 			res.file(gcfg.JUnitPath, "JUnit XML")
 		}
@@ -247,6 +264,7 @@ func Run(ctx context.Context, rc RunConfig) (*Result, error) {
 	res.step("evaluate-gate", StatusOK, "", GateOutputs(gres))
 
 	// build-push-image
+	onStep("build-push-image")
 	fmt.Fprintf(text, "\n== build-push-image\n")
 	if why := ImageUnavailable(icfg); why != "" {
 		fmt.Fprintf(text, "skipped: %s\n", why)
@@ -274,6 +292,7 @@ func Run(ctx context.Context, rc RunConfig) (*Result, error) {
 	rin.Image = ReportImage(ires)
 
 	// kubectl-deploy
+	onStep("kubectl-deploy")
 	fmt.Fprintf(text, "\n== kubectl-deploy\n")
 	dcfg.Image = ires.Ref
 	if dcfg.Render {

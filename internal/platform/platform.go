@@ -155,6 +155,41 @@ func (p *Platform) Error(msg string) {
 	}
 }
 
+// ErrorTitled shows an error annotation with a title on GitHub.
+func (p *Platform) ErrorTitled(title, msg string) {
+	if p.Kind == GitHub {
+		p.gh.WithFieldsMap(map[string]string{"title": title}).Errorf("%s", msg)
+	}
+}
+
+// Group starts a collapsible group of log lines on GitHub.
+func (p *Platform) Group(title string) {
+	if p.Kind == GitHub {
+		p.gh.Group(title)
+	}
+}
+
+// EndGroup ends the group Group started.
+func (p *Platform) EndGroup() {
+	if p.Kind == GitHub {
+		p.gh.EndGroup()
+	}
+}
+
+// Mask keeps a secret out of the job's log on GitHub: every line of it, and
+// the whole (the runner masks per line).
+func (p *Platform) Mask(secret string) {
+	if p.Kind != GitHub || strings.TrimSpace(secret) == "" {
+		return
+	}
+	p.gh.AddMask(secret)
+	for _, line := range strings.FieldsFunc(secret, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if line = strings.TrimSpace(line); len(line) >= 4 && line != secret {
+			p.gh.AddMask(line)
+		}
+	}
+}
+
 // RunURL links to the CI run, when known.
 func (p *Platform) RunURL() string {
 	switch p.Kind {

@@ -34,6 +34,9 @@ type Origin struct {
 	Name string // the flag as typed, the variable or the key
 	File string
 	Line int
+	// Input is set for a $MLSHIP_NAME variable that a front end set from its
+	// own input (a GitHub action's with:): messages name the input.
+	Input string
 }
 
 // String spells the origin: --epochs, $MLSHIP_EPOCHS, mlship.yaml:7: train.epochs.
@@ -42,6 +45,9 @@ func (o Origin) String() string {
 	case FromFlag:
 		return "--" + o.Name
 	case FromEnv, FromFallback:
+		if o.Input != "" {
+			return "input " + o.Input
+		}
 		return "$" + o.Name
 	case FromFile:
 		if o.Line > 0 {
@@ -67,6 +73,9 @@ type Sources struct {
 	// Spell names an input that has no origin, in this front end's way
 	// (default: --name).
 	Spell func(Input) string
+	// EnvAreInputs says the $MLSHIP_NAME variables are a front end's inputs
+	// (a GitHub action sets them from with:), for messages.
+	EnvAreInputs bool
 }
 
 // Resolved is a step's inputs after merging the sources: the value and origin
@@ -126,6 +135,9 @@ func resolveOne(in Input, src Sources, getenv func(string) string, warnings *[]s
 	}
 	if s := getenv(EnvName(in.Name)); s != "" {
 		o := Origin{Kind: FromEnv, Name: EnvName(in.Name)}
+		if src.EnvAreInputs {
+			o.Input = in.Name
+		}
 		v, err := in.Type.parseStrings([]string{s})
 		if err != nil {
 			return nil, o, fmt.Errorf("%s: %w", o, err)

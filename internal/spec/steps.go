@@ -16,6 +16,8 @@ var quietOption = Input{Name: "quiet", Short: "q", Type: Bool, NoKey: "output fo
 var GlobalOptions = []Input{
 	{Name: "dotenv", Type: String, Path: true, NoKey: "where the job writes its outputs, given by the CI template",
 		Desc: "also write the step's outputs to this dotenv file, KEY=value lines (GitLab: artifacts: reports: dotenv)"},
+	{Name: "json-file", Type: String, Path: true, NoKey: "where the job keeps the result, given by the CI front end",
+		Desc: "also write the step's result as JSON (what --json prints) to this file, for report and comment (--gate-json, --image-json, --deploy-json)"},
 }
 
 func modelInput(desc string) Input {
@@ -80,7 +82,7 @@ var steps = []*Step{
 			{Name: "seed", Type: Int, Key: "train.seed",
 				Desc: "seed of the split, the initial weights (Glorot uniform) and the shuffling"},
 			{Name: "out", Type: String, Key: "train.out", Path: true,
-				Desc: "model directory to write; an existing one is replaced only if it is a model directory or empty"},
+				Desc: "model directory to write; an existing one is replaced only if it is empty or holds only what mlship train wrote (model.json, model.safetensors, metrics.json)"},
 			{Name: "split-out", Type: String, Key: "train.split_out", Path: true,
 				Desc: "also write the split as JSON `{\"train\",\"val\",\"test\"}` of 0-based data row indices"},
 			{Name: "git-sha", Type: String, Key: "train.git_sha", Env: []string{"GITHUB_SHA", "CI_COMMIT_SHA"},
@@ -109,7 +111,7 @@ var steps = []*Step{
 			{Name: "max-drop-rel", Type: Metrics, Key: "gate.max_drop_rel",
 				Desc: "largest allowed relative drop against the baseline, `metric=fraction` (0.05 = 5%)"},
 			{Name: "baseline", Type: String, Key: "gate.baseline", Path: true,
-				Desc: "baseline model directory or `metrics.json` (the model in production)"},
+				Desc: "baseline (the model in production): a model directory of the same task, target and classes, or a `metrics.json` (only its metric names are checked)"},
 			{Name: "baseline-image", Type: String, Key: "gate.baseline_image",
 				Desc: "baseline image `REPO:TAG` in a registry (the one production runs): its metrics come from the manifest's annotations, no layer is pulled; an image that is not there counts as a missing baseline"},
 			{Name: "insecure", Type: Bool, Key: "gate.insecure",
@@ -165,7 +167,7 @@ var steps = []*Step{
 			{Name: "source-date-epoch", Type: Int, Key: "image.source_date_epoch", Env: []string{"SOURCE_DATE_EPOCH"},
 				Desc: "creation time of the image, Unix seconds", DefaultDoc: "0 (the Unix epoch), so the same inputs give the same digest"},
 			{Name: "timeout", Type: Duration, Key: "image.timeout",
-				Desc: "how long the push may take, retries included"},
+				Desc: "how long the registry work may take (the push, the base image's pull), retries included"},
 			{Name: "registry-username", Type: String, Key: "image.registry_username",
 				Desc: "user name for the registry of `image`", DefaultDoc: "the docker config, then `GITHUB_ACTOR` for ghcr.io, then `CI_REGISTRY_USER`"},
 			{Name: "registry-password", Type: String, Secret: true, NoKey: "a secret: give it in the environment (a CI secret)",
@@ -189,7 +191,7 @@ var steps = []*Step{
 			{Name: "namespace", Type: String, Key: "deploy.namespace",
 				Desc: "namespace of the objects that name none"},
 			{Name: "replicas", Type: Int, Key: "deploy.replicas",
-				Desc: "replicas of the generated Deployment"},
+				Desc: "replicas of the generated Deployment (0: scaled to zero)"},
 			{Name: "manifests", Type: Strings, Key: "deploy.manifests", Path: true,
 				Desc: "files or directories of YAML/JSON objects to apply instead of the generated Deployment and Service"},
 			{Name: "container", Type: String, Key: "deploy.container",
@@ -199,7 +201,7 @@ var steps = []*Step{
 			{Name: "timeout", Type: Duration, Key: "deploy.timeout",
 				Desc: "how long to wait for the rollout"},
 			{Name: "progress-deadline", Type: Int, Key: "deploy.progress_deadline",
-				Desc: "`progressDeadlineSeconds` of the generated Deployment"},
+				Desc: "`progressDeadlineSeconds` of the generated Deployment, at least 1"},
 			{Name: "cpu-request", Type: String, Key: "deploy.cpu_request", Desc: "CPU request of the generated container"},
 			{Name: "cpu-limit", Type: String, Key: "deploy.cpu_limit", Desc: "CPU limit of the generated container"},
 			{Name: "memory-request", Type: String, Key: "deploy.memory_request", Desc: "memory request of the generated container"},

@@ -59,6 +59,14 @@ func (t Type) splits() bool { return t.List() && t != Pairs }
 // take the last value.
 func (t Type) parseStrings(raw []string) (any, error) {
 	var items []string
+	if t.List() {
+		// A list may also come one item a line (a GitHub action's multi-line input).
+		var lines []string
+		for _, r := range raw {
+			lines = append(lines, strings.FieldsFunc(r, func(c rune) bool { return c == '\n' || c == '\r' })...)
+		}
+		raw = lines
+	}
 	for _, r := range raw {
 		if t.splits() {
 			for _, p := range strings.Split(r, ",") {
