@@ -338,18 +338,22 @@ func (s *Server) release(wk *work) {
 	}
 }
 
-// readDeadliner is what net/http's ResponseWriter implements for
-// http.ResponseController; asserted directly to save an allocation per request.
-type readDeadliner interface {
-	SetReadDeadline(time.Time) error
-}
-
+// setReadDeadline sets the connection's read deadline the way
+// http.ResponseController does (net/http's ResponseWriter has the method; a
+// wrapper unwraps to it), without its allocations, and does nothing for a
+// writer without one (httptest.ResponseRecorder).
 func setReadDeadline(w http.ResponseWriter, t time.Time) {
-	if d, ok := w.(readDeadliner); ok {
-		d.SetReadDeadline(t)
-		return
+	for {
+		switch x := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			x.SetReadDeadline(t)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
 	}
-	http.NewResponseController(w).SetReadDeadline(t) // a wrapped writer; an error means not supported
 }
 
 // readBody reads the request body into wk.body, enforcing the size limit, the
