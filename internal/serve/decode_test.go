@@ -2,15 +2,34 @@ package serve
 
 import (
 	"math"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mlship/mlship/internal/serve/wire"
 )
 
+// TestWireIsLean keeps the test binary of package wire, where the fuzz targets
+// are, free of anything but the standard library: the fuzzer's speed depends on
+// the number of packages in it (see wire/fuzz_test.go).
+func TestWireIsLean(t *testing.T) {
+	out, err := exec.Command("go", "list", "-test", "-deps", "./wire").CombinedOutput()
+	require.NoError(t, err, string(out))
+	deps := strings.Fields(string(out))
+	require.Contains(t, deps, "github.com/mlship/mlship/internal/serve/wire", "go list output looks wrong")
+	for _, d := range deps {
+		if strings.HasPrefix(d, "github.com/mlship/mlship/internal/serve/wire") || strings.HasPrefix(d, "[github.com/mlship/mlship/internal/serve/wire") {
+			continue // the package itself, its test variant and test main
+		}
+		assert.NotContains(t, strings.Split(d, "/")[0], ".", "the wire package's tests depend on %s", d)
+	}
+}
+
 func TestDecodePredict(t *testing.T) {
-	s := newSchema(features)
+	s := wire.NewSchema(features)
 	nan := math.NaN()
 	tests := []struct {
 		name    string
@@ -53,8 +72,8 @@ func TestDecodePredict(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var req predictRequest
-			err := s.decodePredict([]byte(tc.body), &req)
+			var req wire.PredictRequest
+			err := s.DecodePredict([]byte(tc.body), &req)
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
@@ -62,11 +81,11 @@ func TestDecodePredict(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, tc.batch, req.batch)
-			require.Equal(t, len(tc.rows), req.rows)
+			assert.Equal(t, tc.batch, req.Batch)
+			require.Equal(t, len(tc.rows), req.Rows)
 			for i, row := range tc.rows {
 				for j, want := range row {
-					got := req.flat[i*3+j]
+					got := req.Flat[i*3+j]
 					if math.IsNaN(want) {
 						assert.True(t, math.IsNaN(got), "row %d col %d", i, j)
 					} else {
@@ -127,10 +146,10 @@ func TestFlattenNumbers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := flattenNumbers([]byte(tc.data), tc.datatype, tc.shape)
+			got, err := wire.FlattenNumbers([]byte(tc.data), tc.datatype, tc.shape)
 			if tc.wantErr != "" {
 				require.Error(t, err)
-				assert.IsType(t, &badRequest{}, err)
+				assert.IsType(t, &wire.BadRequest{}, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
 				return
 			}
@@ -150,7 +169,7 @@ func TestFlattenNumbers(t *testing.T) {
 // TestErrorsQuoteAShortPrefix: an error never echoes a huge key or number back,
 // only its first bytes and its length.
 func TestErrorsQuoteAShortPrefix(t *testing.T) {
-	s := newSchema(features)
+	s := wire.NewSchema(features)
 	huge := strings.Repeat("k", 900_000)
 	digits := strings.Repeat("9", 900_000)
 	for name, tc := range map[string]struct{ body, want string }{
@@ -159,115 +178,20 @@ func TestErrorsQuoteAShortPrefix(t *testing.T) {
 		"huge number":     {`{"input": [1e` + digits + `, 2, 3]}`, `input[0] (a): 1e` + strings.Repeat("9", 62) + `... (900002 bytes) is not a finite number`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var req predictRequest
-			err := s.decodePredict([]byte(tc.body), &req)
+			var req wire.PredictRequest
+			err := s.DecodePredict([]byte(tc.body), &req)
 			require.Error(t, err)
 			assert.Equal(t, tc.want, err.Error())
 			assert.Less(t, len(err.Error()), 300)
 		})
 	}
-	_, err := flattenNumbers([]byte(`[1`+digits+`.5]`), "INT64", []int64{1})
+	_, err := wire.FlattenNumbers([]byte(`[1`+digits+`.5]`), "INT64", []int64{1})
 	require.Error(t, err)
 	assert.Less(t, len(err.Error()), 300, err.Error())
 
-	assert.Equal(t, "abc", clip("abc"))
-	assert.Equal(t, `"abc"`, quote("abc"))
+	assert.Equal(t, "abc", wire.Clip("abc"))
+	assert.Equal(t, `"abc"`, wire.Quote("abc"))
 	// The cut never splits a UTF-8 sequence: 63 ASCII bytes, then a 3-byte rune.
 	long := strings.Repeat("x", 63) + "€€"
-	assert.Equal(t, strings.Repeat("x", 63)+"... (69 bytes)", clip(long))
-}
-
-// maxFuzzInput bounds the inputs the fuzz targets look at. Go's minimizer, run
-// on every input that finds new coverage, tries all n²/2 ways to cut a range
-// out of it and reports its executions only when it is done (or after
-// -fuzzminimizetime, 60 s): on a 3 KB input that was 5 million decodes, and both
-// workers minimizing showed as "0 execs/s" for up to a minute. Bodies of any size
-// are tested by the unit tests (TestErrorsQuoteAShortPrefix: 900 KB keys and
-// numbers); 1 KiB holds batches of a hundred rows, long keys and 800-digit numbers.
-const maxFuzzInput = 1 << 10
-
-// FuzzDecodePredict feeds arbitrary bodies to the /predict decoder: it must never
-// panic, and a body it accepts must give whole rows of finite numbers or NaN.
-func FuzzDecodePredict(f *testing.F) {
-	for _, seed := range []string{
-		`{"input": [1, 2, 3]}`, `{"inputs": [[1,2,3],{"a":1,"b":null,"c":3}]}`, `{"instances": [[0,0,0]]}`,
-		`{"input": {"\u0061": 1, "b": 2, "c": 3}}`, `{"input": [1e999, 2, 3]}`, `{"input": "x"}`, `{`, ``, `[]`,
-		`{"input": [-0.0, 1E+2, 3e-5]}`, `{"inputs": []}`, `{"input": [1,2,3]} trailing`, "{\"input\":[\"\\ud800\",2,3]}",
-	} {
-		f.Add([]byte(seed))
-	}
-	s := newSchema(features)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		if len(body) > maxFuzzInput {
-			return
-		}
-		var req predictRequest
-		if err := s.decodePredict(body, &req); err != nil {
-			if _, ok := err.(*badRequest); !ok {
-				t.Fatalf("error of type %T: %v", err, err)
-			}
-			return
-		}
-		if req.rows < 1 || len(req.flat) != req.rows*len(features) {
-			t.Fatalf("rows %d, %d values", req.rows, len(req.flat))
-		}
-		for _, v := range req.flat {
-			if math.IsInf(v, 0) {
-				t.Fatalf("infinite value accepted from %q", body)
-			}
-		}
-	})
-}
-
-// FuzzFlattenNumbers does the same for the Open Inference Protocol's tensor
-// data, with any datatype and a shape of up to 4 small dimensions: it must never
-// panic, and data it accepts must give exactly as many values as the shape has
-// elements, each finite (or NaN, missing) and allowed by the datatype.
-func FuzzFlattenNumbers(f *testing.F) {
-	for _, seed := range []struct {
-		data  string
-		dt    uint8
-		shape []byte
-	}{
-		{`[1,2,3]`, 11, []byte{3}}, {`[[1,2],[3,4]]`, 11, []byte{2, 2}}, {`[null, true]`, 0, []byte{2}}, {`[`, 11, []byte{1}},
-		{`["a"]`, 11, []byte{1}}, {`1`, 11, []byte{1}}, {`[1e400]`, 11, []byte{1}}, {`[2.3]`, 7, []byte{1}}, {`[630]`, 1, []byte{1}},
-		{`[[1,2,3,4],[5,6]]`, 11, []byte{2, 3}}, {`[[[1],[2]],[[3],[4]]]`, 5, []byte{2, 2, 1}}, {`[1,[2]]`, 11, []byte{2}},
-	} {
-		f.Add([]byte(seed.data), seed.dt, seed.shape)
-	}
-	names := []string{"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"}
-	f.Fuzz(func(t *testing.T, data []byte, dt uint8, dims []byte) {
-		if len(data) > maxFuzzInput {
-			return
-		}
-		datatype := names[int(dt)%len(names)]
-		shape := make([]int64, 0, 4)
-		size := 1
-		for _, d := range dims[:min(len(dims), 4)] {
-			shape = append(shape, int64(d%8))
-			size *= int(d % 8)
-		}
-		vals, err := flattenNumbers(data, datatype, shape)
-		if err != nil {
-			if _, ok := err.(*badRequest); !ok {
-				t.Fatalf("error of type %T: %v", err, err)
-			}
-			return
-		}
-		if len(vals) != size {
-			t.Fatalf("shape %v: %d values from %q", shape, len(vals), data)
-		}
-		typ := oipTypes[datatype]
-		for _, v := range vals {
-			switch {
-			case math.IsNaN(v):
-			case math.IsInf(v, 0):
-				t.Fatalf("infinite value accepted from %q", data)
-			case typ.boolean && v != 0 && v != 1:
-				t.Fatalf("BOOL value %v accepted from %q", v, data)
-			case typ.integer && v != math.Trunc(v), !typ.boolean && (v < typ.lo || v > typ.hi):
-				t.Fatalf("%s value %v accepted from %q", datatype, v, data)
-			}
-		}
-	})
+	assert.Equal(t, strings.Repeat("x", 63)+"... (69 bytes)", wire.Clip(long))
 }

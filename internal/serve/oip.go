@@ -3,12 +3,12 @@ package serve
 import (
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/mlship/mlship/internal/serve/wire"
 	"github.com/mlship/mlship/internal/version"
 )
 
@@ -41,10 +41,10 @@ type oipModelMeta struct {
 
 func (s *Server) checkModel(w http.ResponseWriter, r *http.Request, wk *work) (int, bool) {
 	if name := r.PathValue("name"); name != s.name {
-		return s.fail(w, wk, http.StatusNotFound, "model %s not found; this server serves %q", quote(name), s.name), false
+		return s.fail(w, wk, http.StatusNotFound, "model %s not found; this server serves %q", wire.Quote(name), s.name), false
 	}
 	if v := r.PathValue("version"); v != "" && v != s.version {
-		return s.fail(w, wk, http.StatusNotFound, "version %s of model %q not found; this server serves version %q", quote(v), s.name, s.version), false
+		return s.fail(w, wk, http.StatusNotFound, "version %s of model %q not found; this server serves version %q", wire.Quote(v), s.name, s.version), false
 	}
 	return 0, true
 }
@@ -118,30 +118,6 @@ type oipRequest struct {
 	} `json:"outputs,omitempty"`
 }
 
-// oipType is what a tensor datatype allows: true and false (BOOL), or numbers in
-// [lo, hi], whole numbers only for the integer types.
-type oipType struct {
-	boolean bool
-	integer bool
-	lo, hi  float64
-	span    string // the range, for errors
-}
-
-var oipTypes = map[string]oipType{
-	"BOOL":   {boolean: true},
-	"UINT8":  {integer: true, lo: 0, hi: math.MaxUint8, span: "0 to 255"},
-	"UINT16": {integer: true, lo: 0, hi: math.MaxUint16, span: "0 to 65535"},
-	"UINT32": {integer: true, lo: 0, hi: math.MaxUint32, span: "0 to 4294967295"},
-	"UINT64": {integer: true, lo: 0, hi: math.Nextafter(1<<64, 0), span: "0 to 18446744073709551615"},
-	"INT8":   {integer: true, lo: math.MinInt8, hi: math.MaxInt8, span: "-128 to 127"},
-	"INT16":  {integer: true, lo: math.MinInt16, hi: math.MaxInt16, span: "-32768 to 32767"},
-	"INT32":  {integer: true, lo: math.MinInt32, hi: math.MaxInt32, span: "-2147483648 to 2147483647"},
-	"INT64":  {integer: true, lo: math.MinInt64, hi: math.Nextafter(1<<63, 0), span: "-9223372036854775808 to 9223372036854775807"},
-	"FP16":   {lo: -65504, hi: 65504, span: "-65504 to 65504"},
-	"FP32":   {lo: -math.MaxFloat32, hi: math.MaxFloat32, span: "-3.4028234663852886e+38 to 3.4028234663852886e+38"},
-	"FP64":   {lo: -math.MaxFloat64, hi: math.MaxFloat64},
-}
-
 // binaryHeader is the header of the protocol's binary tensor data extension.
 const binaryHeader = "Inference-Header-Content-Length"
 
@@ -151,21 +127,21 @@ func (s *Server) decodeInfer(body []byte, wk *work) (*oipRequest, int, error) {
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, 0, jsonError(err)
 	}
-	nf := len(s.schema.features)
+	nf := len(s.schema.Features)
 	if len(req.Inputs) == 0 {
-		return nil, 0, badf("inputs: empty; want one tensor %q of shape [N, %d] or one tensor per feature", oipInput, nf)
+		return nil, 0, wire.Badf("inputs: empty; want one tensor %q of shape [N, %d] or one tensor per feature", oipInput, nf)
 	}
 	data := make([][]float64, len(req.Inputs))
 	for i, t := range req.Inputs {
-		vals, err := flattenNumbers(t.Data, t.Datatype, t.Shape)
+		vals, err := wire.FlattenNumbers(t.Data, t.Datatype, t.Shape)
 		if err != nil {
-			return nil, 0, badf("inputs[%d] (%s): %v", i, clip(t.Name), err)
+			return nil, 0, wire.Badf("inputs[%d] (%s): %v", i, wire.Clip(t.Name), err)
 		}
 		data[i] = vals
 	}
-	flat := wk.req.flat[:0]
+	flat := wk.req.Flat[:0]
 	var rows int
-	_, isFeature := s.schema.index[req.Inputs[0].Name]
+	_, isFeature := s.schema.Index[req.Inputs[0].Name]
 	if len(req.Inputs) == 1 && (!isFeature || nf == 1) {
 		// One tensor [N, F] (or [F] for one row; [N] when the model takes one feature).
 		t := req.Inputs[0]
@@ -178,31 +154,31 @@ func (s *Server) decodeInfer(body []byte, wk *work) (*oipRequest, int, error) {
 		case len(shape) == 1 && shape[0] == int64(nf):
 			rows = 1
 		default:
-			return nil, 0, badf("inputs[0] (%s): shape %v; the model takes [N, %d]: %s", clip(t.Name), shape, nf, listFeatures(s.schema.features))
+			return nil, 0, wire.Badf("inputs[0] (%s): shape %v; the model takes [N, %d]: %s", wire.Clip(t.Name), shape, nf, wire.ListFeatures(s.schema.Features))
 		}
 		flat = append(flat, data[0]...)
 	} else {
 		// One tensor per feature, each [N] or [N, 1].
 		cols := make([][]float64, nf)
 		for i, t := range req.Inputs {
-			j, ok := s.schema.index[t.Name]
+			j, ok := s.schema.Index[t.Name]
 			if !ok {
-				return nil, 0, badf("inputs[%d]: %s is not a feature of the model (%s) nor %q", i, quote(t.Name), listFeatures(s.schema.features), oipInput)
+				return nil, 0, wire.Badf("inputs[%d]: %s is not a feature of the model (%s) nor %q", i, wire.Quote(t.Name), wire.ListFeatures(s.schema.Features), oipInput)
 			}
 			if cols[j] != nil {
-				return nil, 0, badf("inputs[%d]: feature %q given twice", i, t.Name)
+				return nil, 0, wire.Badf("inputs[%d]: feature %q given twice", i, t.Name)
 			}
 			if len(t.Shape) > 2 || len(t.Shape) == 2 && t.Shape[1] != 1 {
-				return nil, 0, badf("inputs[%d] (%s): shape %v; a feature tensor is [N] or [N, 1]", i, t.Name, t.Shape)
+				return nil, 0, wire.Badf("inputs[%d] (%s): shape %v; a feature tensor is [N] or [N, 1]", i, t.Name, t.Shape)
 			}
 			if len(data[i]) != len(data[0]) {
-				return nil, 0, badf("inputs[%d] (%s): %d rows, inputs[0] has %d", i, t.Name, len(data[i]), len(data[0]))
+				return nil, 0, wire.Badf("inputs[%d] (%s): %d rows, inputs[0] has %d", i, t.Name, len(data[i]), len(data[0]))
 			}
 			cols[j] = data[i]
 		}
 		for j, c := range cols {
 			if c == nil {
-				return nil, 0, badf("inputs: feature %q is missing", s.schema.features[j])
+				return nil, 0, wire.Badf("inputs: feature %q is missing", s.schema.Features[j])
 			}
 		}
 		rows = len(cols[0])
@@ -213,12 +189,12 @@ func (s *Server) decodeInfer(body []byte, wk *work) (*oipRequest, int, error) {
 		}
 	}
 	if rows == 0 {
-		return nil, 0, badf("inputs: no rows")
+		return nil, 0, wire.Badf("inputs: no rows")
 	}
-	wk.req.flat = flat
+	wk.req.Flat = flat
 	for _, o := range req.Outputs {
 		if o.Name != oipOutput && !(o.Name == oipProbs && len(s.labels) > 0) {
-			return nil, 0, badf("outputs: unknown output %s (the model has %s)", quote(o.Name), s.outputNames())
+			return nil, 0, wire.Badf("outputs: unknown output %s (the model has %s)", wire.Quote(o.Name), s.outputNames())
 		}
 	}
 	return &req, rows, nil
@@ -231,15 +207,15 @@ func jsonError(err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return badf("malformed inference request at byte %d: %s", se.Offset, clip(se.Error()))
+		return wire.Badf("malformed inference request at byte %d: %s", se.Offset, wire.Clip(se.Error()))
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {
 			field = "the request"
 		}
-		return badf("malformed inference request: %s: got %s, want %s", clip(field), clip(te.Value), jsonKind(te.Type))
+		return wire.Badf("malformed inference request: %s: got %s, want %s", wire.Clip(field), wire.Clip(te.Value), jsonKind(te.Type))
 	}
-	return badf("malformed inference request: %s", clip(err.Error()))
+	return wire.Badf("malformed inference request: %s", wire.Clip(err.Error()))
 }
 
 func jsonKind(t reflect.Type) string {
@@ -271,187 +247,6 @@ func (s *Server) outputNames() string {
 	return oipOutput
 }
 
-// maxDims bounds a tensor's dimensions (the model takes at most 2; more are
-// refused later with the shapes it takes).
-const maxDims = 8
-
-// shapeSize checks a tensor shape and returns its number of elements.
-func shapeSize(shape []int64) (int64, error) {
-	if len(shape) == 0 {
-		return 0, badf("shape is empty; want [N, features] or [N]")
-	}
-	if len(shape) > maxDims {
-		return 0, badf("shape has %d dimensions; at most %d", len(shape), maxDims)
-	}
-	size := int64(1)
-	for _, d := range shape {
-		if d < 0 {
-			return 0, badf("shape %v has a negative dimension", shape)
-		}
-		if d != 0 && size > math.MaxInt64/d {
-			return 0, badf("shape %v has more elements than any request can hold", shape)
-		}
-		size *= d
-	}
-	return size, nil
-}
-
-// flattenNumbers reads a tensor's data: a JSON array of its elements in
-// row-major order, flat or nested exactly as the shape (the protocol allows
-// both; a nested array must have shape[k] elements at depth k, and a flat one
-// all the elements). null is a missing value. Each element must fit the
-// datatype: true or false for BOOL; a whole number in range for the integer
-// types; a number in range for FP16, FP32 and FP64. The result has exactly as
-// many values as the shape has elements.
-func flattenNumbers(raw []byte, datatype string, shape []int64) ([]float64, error) {
-	typ, ok := oipTypes[datatype]
-	if !ok {
-		return nil, badf("datatype %s is not numeric (want BOOL, UINT8 to UINT64, INT8 to INT64, FP16, FP32 or FP64)", quote(datatype))
-	}
-	size, err := shapeSize(shape)
-	if err != nil {
-		return nil, err
-	}
-	f := &flattener{p: parser{b: raw}, typ: typ, datatype: datatype, shape: shape}
-	switch f.p.peek() {
-	case 0:
-		return nil, badf("data: missing")
-	case '[':
-	default:
-		return nil, badf("data: want an array of the tensor's values")
-	}
-	f.out = make([]float64, 0, min(size, int64(len(raw))))
-	if err := f.array(0); err != nil {
-		return nil, badf("data%v", err)
-	}
-	if err := f.p.end(); err != nil {
-		return nil, badf("data: %v", err)
-	}
-	if int64(len(f.out)) != size {
-		return nil, badf("shape %v does not match %d data values", shape, len(f.out))
-	}
-	return f.out, nil
-}
-
-// flattener reads nested tensor data. Its errors start with the element's
-// path ("[1][0]: ..."), or ": ..." for the tensor as a whole.
-type flattener struct {
-	p        parser
-	typ      oipType
-	datatype string
-	shape    []int64
-	nested   bool // the data is nested (its first element is an array), not flat
-	idx      []int
-	out      []float64
-}
-
-func (f *flattener) path(levels int) string {
-	var b strings.Builder
-	for _, i := range f.idx[:levels] {
-		b.WriteString("[" + strconv.Itoa(i) + "]")
-	}
-	return b.String()
-}
-
-// array reads the array at depth level (the cursor is on its '[').
-func (f *flattener) array(level int) error {
-	p := &f.p
-	p.i++
-	f.idx = append(f.idx[:level], 0)
-	n := 0
-	if !p.eat(']') {
-		for {
-			f.idx[level] = n
-			if p.peek() == '[' {
-				if level == 0 && n == 0 {
-					f.nested = true
-				}
-				switch {
-				case !f.nested:
-					return badf("%s is an array, but the data before it is flat: give the values flat or nested as the shape %v, not both", f.path(level+1), f.shape)
-				case level+1 >= len(f.shape):
-					return badf("%s is an array; the shape %v has %d dimension(s), so a value belongs here", f.path(level+1), f.shape, len(f.shape))
-				}
-				if err := f.array(level + 1); err != nil {
-					return err
-				}
-			} else {
-				if f.nested && level != len(f.shape)-1 {
-					return badf("%s is a value; nested data must follow the shape %v, which wants an array of %d here", f.path(level+1), f.shape, f.shape[level+1])
-				}
-				if err := f.value(level); err != nil {
-					return err
-				}
-			}
-			n++
-			if p.eat(']') {
-				break
-			}
-			if err := p.expect(','); err != nil {
-				return badf(": %v", err)
-			}
-		}
-	}
-	if f.nested && int64(n) != f.shape[level] {
-		return badf("%s has %d elements; the shape %v wants %d at dimension %d", f.path(level), n, f.shape, f.shape[level], level)
-	}
-	return nil
-}
-
-// value reads one element at depth level.
-func (f *flattener) value(level int) error {
-	p := &f.p
-	where := func() string { return f.path(level + 1) }
-	switch c := p.peek(); {
-	case c == 'n' && p.literal("null"):
-		f.out = append(f.out, math.NaN())
-		return nil
-	case c == 't' || c == 'f':
-		if !f.typ.boolean {
-			return badf("%s is a boolean; datatype %s takes numbers", where(), f.datatype)
-		}
-		if p.literal("true") {
-			f.out = append(f.out, 1)
-			return nil
-		}
-		if p.literal("false") {
-			f.out = append(f.out, 0)
-			return nil
-		}
-		return badf(": %v", p.syntax("a value"))
-	case c == '"':
-		return badf("%s is a string; datatype %s takes %s", where(), f.datatype, f.kind())
-	case c == '{':
-		return badf("%s is an object; datatype %s takes %s", where(), f.datatype, f.kind())
-	}
-	start := p.i
-	v, err := p.number()
-	if err != nil {
-		return badf("%s: %v", where(), err)
-	}
-	lit := clip(string(p.b[start:p.i]))
-	switch {
-	case f.typ.boolean:
-		return badf("%s: %s is not true or false, as datatype BOOL takes", where(), lit)
-	case f.typ.integer && v != math.Trunc(v):
-		return badf("%s: %s is not a whole number, as datatype %s takes", where(), lit, f.datatype)
-	case v < f.typ.lo || v > f.typ.hi:
-		return badf("%s: %s is out of the range of %s (%s)", where(), lit, f.datatype, f.typ.span)
-	}
-	f.out = append(f.out, v)
-	return nil
-}
-
-func (f *flattener) kind() string {
-	switch {
-	case f.typ.boolean:
-		return "true or false"
-	case f.typ.integer:
-		return "whole numbers"
-	}
-	return "numbers"
-}
-
 type oipOutTensor struct {
 	Name     string  `json:"name"`
 	Shape    []int64 `json:"shape"`
@@ -476,7 +271,7 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request, wk *work) int {
 	if err != nil {
 		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
 	}
-	if err := s.run(wk, wk.req.flat, rows, ""); err != nil {
+	if err := s.run(wk, wk.req.Flat, rows, ""); err != nil {
 		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
 	}
 	want := map[string]bool{}

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mlship/mlship/internal/model"
+	"github.com/mlship/mlship/internal/serve/wire"
 )
 
 // Config configures a Server.
@@ -104,7 +105,7 @@ var routes = []string{routePredict, routeInfer, routeModelMeta, routeModelRdy, r
 type Server struct {
 	cfg        Config
 	model      *model.Model
-	schema     *schema
+	schema     *wire.Schema
 	name       string
 	version    string // model version: the first 12 hex digits of the weights' sha256
 	metrics    *Metrics
@@ -128,7 +129,7 @@ type work struct {
 	shard   int  // of the sharded histograms
 	slot    bool // holds an in-flight slot
 	body    bytes.Buffer
-	req     predictRequest
+	req     wire.PredictRequest
 	scratch *model.Scratch
 	out     []byte
 	probs   []float64
@@ -164,7 +165,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, model: m, schema: newSchema(m.Card.Features), name: cfg.ModelName, reg: cfg.Registry, log: cfg.Logger}
+	s := &Server{cfg: cfg, model: m, schema: wire.NewSchema(m.Card.Features), name: cfg.ModelName, reg: cfg.Registry, log: cfg.Logger}
 	if s.name == "" {
 		s.name = m.Card.Name
 	}
@@ -180,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 	for _, l := range m.Card.Classes {
 		tok := []byte(l)
 		f, err := strconv.ParseFloat(l, 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || !isJSONNumber(l) {
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || !wire.IsJSONNumber(l) {
 			tok = appendJSONString(nil, l)
 			s.intClass, numeric = false, false
 		} else if f != math.Trunc(f) {
@@ -242,7 +243,7 @@ func (s *Server) routes() http.Handler {
 		return rec.code
 	})
 	handle("/", routeNotFound, "", func(w http.ResponseWriter, r *http.Request, wk *work) int {
-		return s.fail(w, wk, http.StatusNotFound, "no route %s %s: see /predict, /v2/models/%s/infer, /healthz, /readyz, /metrics", clip(r.Method), clip(r.URL.Path), s.name)
+		return s.fail(w, wk, http.StatusNotFound, "no route %s %s: see /predict, /v2/models/%s/infer, /healthz, /readyz, /metrics", wire.Clip(r.Method), wire.Clip(r.URL.Path), s.name)
 	})
 	return mux
 }
@@ -301,7 +302,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, wk *work, route, 
 		}
 		if !ok {
 			w.Header().Set("Allow", allow)
-			return s.fail(w, wk, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", clip(r.Method), clip(r.URL.Path), allow)
+			return s.fail(w, wk, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", wire.Clip(r.Method), wire.Clip(r.URL.Path), allow)
 		}
 	}
 	return fn(w, r, wk)
@@ -427,7 +428,7 @@ const maxErrorBytes = 2048
 func (s *Server) fail(w http.ResponseWriter, wk *work, code int, format string, a ...any) int {
 	msg := fmt.Sprintf(format, a...)
 	if len(msg) > maxErrorBytes {
-		msg = clipTo(msg, maxErrorBytes)
+		msg = wire.ClipTo(msg, maxErrorBytes)
 	}
 	b := append(wk.out[:0], `{"error":`...)
 	b = appendJSONString(b, msg)
@@ -456,17 +457,17 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, wk *work) int {
 	if code != 0 {
 		return code
 	}
-	if err := s.schema.decodePredict(body, &wk.req); err != nil {
+	if err := s.schema.DecodePredict(body, &wk.req); err != nil {
 		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
 	}
 	key := "input"
-	if wk.req.batch {
-		key = wk.req.key
+	if wk.req.Batch {
+		key = wk.req.Key
 	}
-	if err := s.run(wk, wk.req.flat, wk.req.rows, key); err != nil {
+	if err := s.run(wk, wk.req.Flat, wk.req.Rows, key); err != nil {
 		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
 	}
-	wk.out = s.encodePredict(wk.out[:0], wk, wk.req.rows, wk.req.batch)
+	wk.out = s.encodePredict(wk.out[:0], wk, wk.req.Rows, wk.req.Batch)
 	s.release(wk) // the work is done; writing to a slow reader must not hold the slot
 	return writeJSON(w, http.StatusOK, wk.out)
 }
@@ -478,18 +479,18 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, wk *work) int {
 // the live-input and prediction metrics, so they never see a non-finite value.
 func (s *Server) run(wk *work, flat []float64, rows int, key string) error {
 	m := s.model
-	nf := len(s.schema.features)
+	nf := len(s.schema.Features)
 	outs := m.Card.Network.Outputs
 	classifier := len(s.labels) > 0
 	wk.classes, wk.probs, wk.values = wk.classes[:0], wk.probs[:0], wk.values[:0]
-	wk.z = grow(wk.z, rows*nf)
+	wk.z = wire.Grow(wk.z, rows*nf)
 	for i := 0; i < rows; i++ {
 		raw := flat[i*nf : (i+1)*nf]
 		z := m.Preprocess(raw, wk.scratch)
 		for j, v := range z {
 			if math.IsInf(v, 0) || math.IsNaN(v) {
-				return badf("%s: the prediction is not finite for this input: %s = %s is too far outside the training data (mean %g, std %g)",
-					rowName(key, i), s.schema.features[j], clip(strconv.FormatFloat(raw[j], 'g', -1, 64)),
+				return wire.Badf("%s: the prediction is not finite for this input: %s = %s is too far outside the training data (mean %g, std %g)",
+					rowName(key, i), s.schema.Features[j], wire.Clip(strconv.FormatFloat(raw[j], 'g', -1, 64)),
 					m.Card.Preprocess.Mean[j], m.Card.Preprocess.Std[j])
 			}
 		}
@@ -543,7 +544,7 @@ func (s *Server) run(wk *work, flat []float64, rows int, key string) error {
 }
 
 func notFinite(key string, i int) error {
-	return badf("%s: the prediction is not finite for this input (its values are too far outside the training data)", rowName(key, i))
+	return wire.Badf("%s: the prediction is not finite for this input (its values are too far outside the training data)", rowName(key, i))
 }
 
 // rowName names row i of a request in errors: "input" for /predict's single
@@ -608,17 +609,6 @@ func (s *Server) encodePredict(b []byte, wk *work, rows int, batch bool) []byte 
 		b = append(b, ']')
 	}
 	return append(b, "}\n"...)
-}
-
-// isJSONNumber reports whether s is a number in JSON's grammar (strconv accepts
-// more: "+1", "0x10", "1_000", "Inf"), so that it can be written unquoted.
-func isJSONNumber(s string) bool {
-	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
-		return false
-	}
-	p := &parser{b: []byte(s)}
-	_, err := p.number()
-	return err == nil && p.i == len(s)
 }
 
 // appendJSONString appends s as a JSON string.
