@@ -200,7 +200,7 @@ func (s *Server) decodeInfer(body []byte, wk *work) (*oipRequest, int, error) {
 	return &req, rows, nil
 }
 
-// jsonError turns encoding/json's error into a badRequest that quotes at most a
+// jsonError turns encoding/json's error into a wire.BadRequest that quotes at most a
 // short prefix of what the client sent.
 func jsonError(err error) error {
 	var se *json.SyntaxError

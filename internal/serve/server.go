@@ -474,7 +474,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, wk *work) int {
 
 // run predicts rows (raw values, NaN = missing) into wk.classes/wk.probs or
 // wk.values. A row whose standardised input or prediction is not finite fails
-// the request with a badRequest naming it (key[i], or "row i" when key is "";
+// the request with a wire.BadRequest naming it (key[i], or "row i" when key is "";
 // key alone when it is "input"). Only a request that succeeded is recorded in
 // the live-input and prediction metrics, so they never see a non-finite value.
 func (s *Server) run(wk *work, flat []float64, rows int, key string) error {
