@@ -8,7 +8,7 @@ BIN       := bin
 
 
 
-.PHONY: all build serverbins demo test gen test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy kube-build kube-up kube-down clean
+.PHONY: all build serverbins demo test gen test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy bench-actions kube-build kube-up kube-down clean
 
 all: build
 
@@ -46,29 +46,35 @@ test-unit:
 
 test-integration: test
 
-## lint: go vet, gofmt, staticcheck (installed by hack/tools.sh, pinned), and the
-## README's generated tables current (mlship gen readme)
+## lint: go vet, gofmt, staticcheck (installed by hack/tools.sh, pinned), and what is
+## generated from the spec current (mlship gen readme, mlship gen files)
 lint: serverbins
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	"$$(bash hack/tools.sh staticcheck)/staticcheck" ./...
 	$(GO) run ./cmd/mlship gen readme --check
+	$(GO) run ./cmd/mlship gen files --check
 
-## gen: rewrite what is generated from the spec (README tables)
+## gen: rewrite what is generated from the spec (README tables, actions/*/action.yml, action.yml)
 gen:
 	$(GO) run ./cmd/mlship gen readme
+	$(GO) run ./cmd/mlship gen files
 
 ## fuzz: fuzz the CSV reader and the server's request decoders (FUZZTIME each)
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./internal/dataset -run '^$$' -fuzz FuzzReadCSV -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/serve -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/serve -run '^$$' -fuzz FuzzFlattenNumbers -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/serve/wire -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/serve/wire -run '^$$' -fuzz FuzzFlattenNumbers -fuzztime $(FUZZTIME)
 
 ## bench: Go benchmarks and the peer benchmarks
 bench: bench-train bench-serve bench-image bench-deploy
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/train/ ./internal/serve/
+
+## bench-actions: the GitHub actions' own overhead under act, against the binary in a run: step
+bench-actions: build
+	bash bench/actions.sh
 
 ## bench-deploy: kubectl-deploy vs kubectl apply + rollout status on a local control plane
 bench-deploy:

@@ -14,11 +14,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,6 +153,9 @@ func workspace(t *testing.T, workflows map[string]string, gate string) string {
 		for from, to := range offline {
 			s = strings.ReplaceAll(s, "uses: "+from, "uses: "+to)
 		}
+		// Host mode starts with an empty workspace: a job that uses a
+		// stand-in without checking out (fork-comment.yml) gets a checkout.
+		s = strings.ReplaceAll(s, "    steps:\n      - uses: ./.github/offline/", "    steps:\n      - uses: actions/checkout@v4\n      - uses: ./.github/offline/")
 		write(t, filepath.Join(ws, dst), s)
 	}
 	run("git", "init", "-q")
@@ -469,4 +475,143 @@ func TestForkPullRequest(t *testing.T) {
 	cs := gh.Comments("acme/models", 12)
 	require.Len(t, cs, 1)
 	assert.Contains(t, cs[0].Body, "<!-- mlship:heart-disease -->")
+}
+
+// TestInstallFromRelease builds a release with the real GoReleaser config
+// (`goreleaser check`, then a snapshot named 1.4.2), serves its dist/ folder
+// as GitHub would (releases/download/v1.4.2/... and the releases API), and
+// runs install.sh against it as the actions do: download and checksum,
+// the tool cache on a second run, a major tag resolved through the API, a
+// checksum that does not match refused.
+func TestInstallFromRelease(t *testing.T) {
+	goreleaser := toolPath(t, "goreleaser")
+	run := func(env []string, name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir, cmd.Env = root, append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s %v:\n%s", name, args, out)
+		return string(out)
+	}
+	run(nil, goreleaser, "check")
+	start := time.Now()
+	// The before-hook (make serverbins) already ran in make test; skipping it
+	// keeps other packages' tests from seeing those files rewritten.
+	run([]string{"MLSHIP_SNAPSHOT_VERSION=1.4.2"}, goreleaser, "release", "--snapshot", "--clean", "--skip=before")
+	t.Logf("goreleaser release --snapshot: %.0f s", time.Since(start).Seconds())
+	dist := filepath.Join(root, "dist")
+	for _, a := range []string{"mlship_1.4.2_linux_amd64.tar.gz", "mlship_1.4.2_darwin_arm64.tar.gz", "mlship_1.4.2_windows_amd64.zip",
+		"mlship-serve_1.4.2_linux_arm64.tar.gz", "checksums.txt"} {
+		assert.FileExists(t, filepath.Join(dist, a))
+	}
+
+	// The release host: GitHub's download paths and releases API.
+	rel := t.TempDir()
+	dl := filepath.Join(rel, "acme", "mlship", "releases", "download", "v1.4.2")
+	require.NoError(t, os.MkdirAll(dl, 0o755))
+	for _, a := range []string{"mlship_1.4.2_linux_amd64.tar.gz", "checksums.txt"} {
+		b, err := os.ReadFile(filepath.Join(dist, a))
+		require.NoError(t, err)
+		write(t, filepath.Join(dl, a), string(b))
+	}
+	var served atomic.Int64
+	files := http.FileServer(http.Dir(rel))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/repos/acme/mlship/releases" {
+			fmt.Fprint(w, `[{"tag_name": "v2.0.0"}, {"tag_name": "v1.4.2"}, {"tag_name": "v1.10.0-rc.1"}, {"tag_name": "v1.3.9"}]`)
+			return
+		}
+		cw := &countingWriter{ResponseWriter: w, n: &served}
+		files.ServeHTTP(cw, r)
+	}))
+	defer srv.Close()
+
+	install := func(env ...string) (string, map[string]string, int) {
+		t.Helper()
+		dir := t.TempDir()
+		ghPath, ghOut := filepath.Join(dir, "path"), filepath.Join(dir, "output")
+		cmd := exec.Command("bash", filepath.Join(root, "actions", "install.sh"))
+		cmd.Env = append(cleanEnv(), "PATH=/usr/bin:/bin", "HOME="+os.Getenv("HOME"),
+			"RUNNER_OS=Linux", "RUNNER_ARCH=X64", "RUNNER_TOOL_CACHE="+toolCache, "RUNNER_TEMP="+dir,
+			"GITHUB_PATH="+ghPath, "GITHUB_OUTPUT="+ghOut, "GITHUB_SERVER_URL="+srv.URL, "GITHUB_API_URL="+srv.URL+"/api",
+			"MLSHIP_ACTION_REPOSITORY=acme/mlship")
+		cmd.Env = append(cmd.Env, env...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		outs := map[string]string{}
+		b, _ := os.ReadFile(ghOut)
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				outs[k] = v
+			}
+		}
+		return string(out), outs, code
+	}
+	toolCache = t.TempDir()
+
+	served.Store(0)
+	start = time.Now()
+	log, outs, code := install("MLSHIP_ACTION_REF=v1.4.2")
+	secs := time.Since(start).Seconds()
+	require.Equal(t, 0, code, log)
+	assert.Equal(t, "release", outs["source"], log)
+	assert.Equal(t, "1.4.2", outs["version"], "the binary is the release's")
+	t.Logf("setup from the release: %.2f s, %d bytes downloaded", secs, served.Load())
+	assert.Greater(t, served.Load(), int64(1_000_000))
+
+	// Again on the same runner: the tool cache, nothing downloaded.
+	served.Store(0)
+	log, outs, code = install("MLSHIP_INSTALL_VERSION=v1.4.2")
+	require.Equal(t, 0, code, log)
+	assert.Equal(t, "tool-cache", outs["source"])
+	assert.Zero(t, served.Load())
+
+	// A major tag is the newest release of that major version.
+	toolCache = t.TempDir()
+	log, outs, code = install("MLSHIP_ACTION_REF=v1")
+	require.Equal(t, 0, code, log)
+	assert.Contains(t, log, "v1 is release v1.4.2")
+	assert.Equal(t, "release", outs["source"])
+
+	// A tampered checksum list: refused, nothing installed.
+	toolCache = t.TempDir()
+	sums, err := os.ReadFile(filepath.Join(dl, "checksums.txt"))
+	require.NoError(t, err)
+	write(t, filepath.Join(dl, "checksums.txt"), regexp.MustCompile(`(?m)^[0-9a-f]{64}(  mlship_1.4.2_linux_amd64.tar.gz)$`).
+		ReplaceAllString(string(sums), strings.Repeat("0", 64)+"$1"))
+	log, _, code = install("MLSHIP_INSTALL_VERSION=1.4.2")
+	assert.Equal(t, 2, code, log)
+	assert.Contains(t, log, "refusing it")
+	assert.NoFileExists(t, filepath.Join(toolCache, "mlship", "1.4.2", "amd64", "mlship"))
+
+	// A version that was never released: the download fails, exit 3.
+	log, _, code = install("MLSHIP_INSTALL_VERSION=9.9.9")
+	assert.Equal(t, 3, code, log)
+	assert.Contains(t, log, "cannot download")
+}
+
+var toolCache string
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// toolPath installs a pinned Go tool with hack/tools.sh and returns it.
+func toolPath(t *testing.T, name string) string {
+	t.Helper()
+	cmd := exec.Command("bash", filepath.Join(root, "hack", "tools.sh"), name)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	return filepath.Join(strings.TrimSpace(string(out)), name)
 }

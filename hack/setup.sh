@@ -9,7 +9,9 @@
 #                     /usr/bin/python3 with the crypt module (Debian 12), or
 #                     htpasswd from apache2-utils (installed when neither is there)
 #   skopeo            Debian's skopeo: an OCI layout copied as another user
-#   act, staticcheck  pinned Go tools (hack/tools.sh)
+#   rsync             Debian's rsync, for gitlab-ci-local
+#   act, staticcheck, goreleaser, gitlab-ci-local
+#                     pinned tools (hack/tools.sh)
 #   xmllint           Debian's libxml2-utils: the gate's JUnit XML is validated
 #                     against the Jenkins xunit plugin's junit-10.xsd with it
 #                     (internal/gate; required when CI is set)
@@ -93,6 +95,15 @@ else
   apt_install skopeo
   path=$(command -v skopeo 2>/dev/null) || die "skopeo still not on PATH after installing skopeo"
   echo "skopeo: installed ($path)"
+fi
+
+# rsync: gitlab-ci-local copies the project into its build folder with it.
+if path=$(command -v rsync 2>/dev/null); then
+  echo "rsync: already present ($path)"
+else
+  apt_install rsync
+  path=$(command -v rsync 2>/dev/null) || die "rsync still not on PATH after installing rsync"
+  echo "rsync: installed ($path)"
 fi
 
 # act (GitHub workflows in actions/actions_test.go) and staticcheck (make

@@ -6,6 +6,10 @@
 #   staticcheck   honnef.co/go/tools/cmd/staticcheck v0.8.2
 #   act           github.com/nektos/act v0.2.89 (runs the GitHub workflows in
 #                 the tests, in host mode; about a minute to build)
+#   gitlab-ci-local  npm gitlab-ci-local 4.73.0 (runs the GitLab pipelines)
+#   goreleaser    github.com/goreleaser/goreleaser/v2 v2.15.1 (the release
+#                 config is checked and a snapshot built in the tests; about
+#                 five minutes to build)
 #
 # Usage: hack/tools.sh [TOOL...]   (default: all)
 set -euo pipefail
@@ -14,14 +18,34 @@ export LC_ALL=C
 declare -A PKG=(
   [staticcheck]=honnef.co/go/tools/cmd/staticcheck@v0.8.2
   [act]=github.com/nektos/act@v0.2.89
+  [goreleaser]=github.com/goreleaser/goreleaser/v2@v2.15.1
+)
+
+# npm tools: gitlab-ci-local runs the GitLab pipelines in the tests (4.74 and
+# later need Node 22; these machines have Node 20).
+declare -A NPM=(
+  [gitlab-ci-local]=gitlab-ci-local@4.73.0
 )
 
 DIR=${MLSHIP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlship/tools}
 BIN=$DIR/bin
 mkdir -p "$BIN"
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=("${!PKG[@]}")
+[ ${#tools[@]} -gt 0 ] || tools=("${!PKG[@]}" "${!NPM[@]}")
 for t in "${tools[@]}"; do
+  if [ -n "${NPM[$t]:-}" ]; then
+    pkg=${NPM[$t]}
+    stamp=$BIN/.$t.version
+    if [ -x "$BIN/$t" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg" ]; then
+      continue
+    fi
+    echo "tools: installing $pkg (npm)" >&2
+    mkdir -p "$DIR/npm"
+    (cd "$DIR/npm" && npm install --no-audit --no-fund --loglevel=error "$pkg" >&2)
+    ln -sf "$DIR/npm/node_modules/.bin/$t" "$BIN/$t"
+    echo "$pkg" > "$stamp"
+    continue
+  fi
   pkg=${PKG[$t]:?unknown tool $t}
   stamp=$BIN/.$t.version
   if [ -x "$BIN/$t" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg" ]; then

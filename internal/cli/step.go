@@ -175,9 +175,12 @@ func (s *stepFlags) resolve(stderr io.Writer, extra map[string][]string) (*spec.
 	return r, file, nil
 }
 
-// inAction says mlship runs inside one of its GitHub actions, which pass the
-// inputs as $MLSHIP_NAME.
-func inAction() bool { return os.Getenv("MLSHIP_FRONTEND") == "github-action" }
+// inAction says mlship runs inside one of its GitHub actions or GitLab
+// templates, which pass their inputs as $MLSHIP_NAME.
+func inAction() bool {
+	f := os.Getenv("MLSHIP_FRONTEND")
+	return f == "github-action" || f == "gitlab-template"
+}
 
 // maskSecrets keeps the values of secret inputs out of the GitHub log (a
 // kubeconfig's decoded lines too).

@@ -34,7 +34,11 @@ var actionDefaults = map[string]map[string]string{
 
 // Files returns every generated front-end file, by path from the repository root.
 func Files() map[string][]byte {
-	return Actions()
+	out := Actions()
+	for k, v := range GitLabTemplates() {
+		out[k] = v
+	}
+	return out
 }
 
 // Actions returns every generated action file, by path from the repository root.
@@ -183,4 +187,39 @@ func stepAction(s *spec.Step, root bool) []byte {
 		fmt.Fprintf(&b, "        mlship --json-file \"$results/%s.json\" %s \"$@\"\n", s.Name, s.Name)
 	}
 	return []byte(b.String())
+}
+
+// ActionsTable is the README's table of the actions: where each is, its inputs
+// (as the step's reference table describes them) and outputs.
+func ActionsTable() string {
+	var b strings.Builder
+	b.WriteString("| action | inputs | outputs |\n|---|---|---|\n")
+	row := func(uses string, inputs, outputs []string) {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", uses, strings.Join(inputs, ", "), strings.Join(outputs, ", "))
+	}
+	code := func(ss []string) []string {
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = "`" + s + "`"
+		}
+		return out
+	}
+	for _, s := range spec.Steps() {
+		var ins, outs []string
+		for _, in := range s.Inputs {
+			ins = append(ins, in.Name)
+		}
+		for _, x := range actionExtras {
+			if x.name != "config" || s.Name != "run" {
+				ins = append(ins, x.name)
+			}
+		}
+		for _, o := range s.Outputs {
+			outs = append(outs, o.Name)
+		}
+		row("mlship/mlship/actions/"+s.Name+"@v1", code(ins), code(outs))
+	}
+	row("mlship/mlship@v1", []string{"as `actions/run`"}, []string{"as `actions/run`"})
+	row("mlship/mlship/actions/setup@v1", code([]string{"version", "token"}), code([]string{"path", "version", "source"}))
+	return b.String()
 }

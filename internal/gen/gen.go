@@ -34,6 +34,8 @@ func Sections() map[string]string {
 		}
 	}
 	out["mlship.yaml keys"] = KeysTable()
+	out["github actions"] = ActionsTable()
+	out["gitlab templates"] = GitLabTable()
 	out["global options"] = optionsTable(spec.GlobalOptions)
 	return out
 }

@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -97,7 +96,7 @@ func runSmoke(ctx context.Context, img v1.Image, b *built, logw io.Writer) error
 	cmd.Env = mergeEnv(cf.Config.Env, []string{"MLSHIP_ADDR=" + addr, "MLSHIP_DRAIN_DELAY=0s", "MLSHIP_LOG_FORMAT=text"})
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	inProcessGroup(cmd)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting unshare: %w", err)
@@ -105,7 +104,7 @@ func runSmoke(ctx context.Context, img v1.Image, b *built, logw io.Writer) error
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killProcessGroup(cmd)
 		<-exited
 	}()
 	tail := func() string {

@@ -397,5 +397,9 @@ func ImageOutputs(r *image.Result) map[string]string {
 
 // DeployOutputs are kubectl-deploy's outputs; rev is the revision running.
 func DeployOutputs(r *deploy.Result, rev string) map[string]string {
-	return map[string]string{"namespace": r.Namespace, "deployment": r.Deployment, "service": r.Service, "image": r.Image, "revision": rev}
+	url := ""
+	if r.Service != "" {
+		url = "http://" + r.Service + "." + r.Namespace + ".svc.cluster.local"
+	}
+	return map[string]string{"namespace": r.Namespace, "deployment": r.Deployment, "service": r.Service, "image": r.Image, "revision": rev, "url": url}
 }
