@@ -10,6 +10,8 @@
 #                     htpasswd from apache2-utils (installed when neither is there)
 #   skopeo            Debian's skopeo: an OCI layout copied as another user
 #   rsync             Debian's rsync, for gitlab-ci-local
+#   prometheus        Debian's prometheus and promtool (monitoring tests)
+#   qemu-user-static  qemu-aarch64-static (cross-architecture reproducibility)
 #   act, staticcheck, goreleaser, gitlab-ci-local
 #                     pinned tools (hack/tools.sh)
 #   xmllint           Debian's libxml2-utils: the gate's JUnit XML is validated
@@ -104,6 +106,30 @@ else
   apt_install rsync
   path=$(command -v rsync 2>/dev/null) || die "rsync still not on PATH after installing rsync"
   echo "rsync: installed ($path)"
+fi
+
+# prometheus and promtool: Debian's prometheus 2.x. The monitoring tests start
+# a real Prometheus on loopback scraping a real mlship-serve, and check the
+# alert rules with promtool (monitoring/). The package's service is not used.
+if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+  echo "prometheus: already present ($(command -v prometheus))"
+else
+  apt_install prometheus
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 ||
+    die "prometheus or promtool still not on PATH after installing prometheus"
+  echo "prometheus: installed ($(dpkg-query -W -f '${Version}' prometheus 2>/dev/null || echo '?'))"
+fi
+
+# qemu-aarch64-static: runs the linux/arm64 build of mlship and mlship-serve
+# here, to check that training and serving give the same bytes on arm64 as on
+# amd64 (internal/crossarch).
+if path=$(command -v qemu-aarch64-static 2>/dev/null); then
+  echo "qemu-aarch64-static: already present ($path)"
+else
+  apt_install qemu-user-static
+  path=$(command -v qemu-aarch64-static 2>/dev/null) ||
+    die "qemu-aarch64-static still not on PATH after installing qemu-user-static"
+  echo "qemu-aarch64-static: installed ($path)"
 fi
 
 # act (GitHub workflows in actions/actions_test.go) and staticcheck (make
