@@ -38,11 +38,14 @@ type Card struct {
 	Training    Training           `json:"training"`
 	Metrics     map[string]float64 `json:"metrics"`                    // on the test split
 	Confusion   [][]int            `json:"confusion_matrix,omitempty"` // [true][predicted], test split
-	Data        DataInfo           `json:"data"`
-	Seed        int64              `json:"seed"`
-	Weights     WeightsInfo        `json:"weights"`
-	Version     string             `json:"mlship_version"`
-	GitSHA      string             `json:"git_sha,omitempty"`
+	// Reference is the training distribution live traffic is compared with
+	// (absent in cards written before mlship recorded it).
+	Reference *Reference  `json:"reference,omitempty"`
+	Data      DataInfo    `json:"data"`
+	Seed      int64       `json:"seed"`
+	Weights   WeightsInfo `json:"weights"`
+	Version   string      `json:"mlship_version"`
+	GitSHA    string      `json:"git_sha,omitempty"`
 }
 
 // Scale is an affine map.

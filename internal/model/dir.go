@@ -107,6 +107,9 @@ func readCard(dir string) (*Card, error) {
 	if err := c.Preprocess.Validate(len(c.Features)); err != nil {
 		return nil, fmt.Errorf("reading model card %q: preprocess: %w", p, err)
 	}
+	if err := c.validateReference(); err != nil {
+		return nil, fmt.Errorf("reading model card %q: %w", p, err)
+	}
 	if c.Weights.File != WeightsFile {
 		return nil, fmt.Errorf("reading model card %q: weights.file is %q, want %q", p, c.Weights.File, WeightsFile)
 	}

@@ -54,6 +54,23 @@ func writeModelWith(t testing.TB, task string, wscale float64, labels []string) 
 		Metrics:     map[string]float64{"accuracy": 0.9},
 		Data:        model.DataInfo{SHA256: "abc123"},
 	}
+	// The binary and regression toys carry a training reference as train
+	// writes it; the multiclass one has none, like cards of older mlship.
+	if task != "multiclass" {
+		ref := &model.Reference{Buckets: model.ZBuckets, Rows: 4, Predictions: model.PredictionShares{Rows: 4}}
+		for _, f := range features {
+			ref.Features = append(ref.Features, model.FeatureShares{Name: f, Shares: model.Shares(model.ZBuckets, []float64{-1, 0, 0, 1})})
+		}
+		if classes != nil {
+			ref.Predictions.Classes = make([]float64, len(classes))
+			ref.Predictions.Classes[0], ref.Predictions.Classes[1] = 0.25, 0.75
+		} else {
+			mean, std := 101.0, 9.0
+			ref.Predictions.Mean, ref.Predictions.Std = &mean, &std
+			ref.Predictions.Values = model.Shares(card.ValueBuckets(), []float64{95, 101, 110, 98})
+		}
+		card.Reference = ref
+	}
 	tensors := map[string]model.Tensor{}
 	v := 0.1
 	for _, p := range card.Network.Params() {

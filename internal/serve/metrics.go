@@ -38,8 +38,9 @@ type routeCode struct {
 
 // zBuckets are the buckets of the live inputs' standardised values: the training
 // data has mean 0 and standard deviation 1 on this scale, so a shift of the live
-// distribution across these buckets is input drift.
-var zBuckets = []float64{-3, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 3}
+// distribution across these buckets is input drift. The model card's reference
+// records the training rows' shares in the same buckets.
+var zBuckets = model.ZBuckets
 
 // NewMetrics creates the metrics for model m and registers them on reg, with the
 // Go runtime and process collectors.
@@ -95,14 +96,7 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 			x.classCtr = append(x.classCtr, x.classes.WithLabelValues(l))
 		}
 	} else {
-		mean, std := 0.0, 1.0
-		if ts := c.TargetScale; ts != nil {
-			mean, std = ts.Mean, ts.Std
-		}
-		b := make([]float64, len(zBuckets))
-		for i, z := range zBuckets {
-			b[i] = mean + z*std
-		}
+		b := c.ValueBuckets()
 		desc := prometheus.NewDesc("mlship_predicted_value",
 			"Predicted values (regression); buckets at the training target's mean + k std.", nil, nil)
 		x.values = newShardedHistogram(desc, [][]string{nil}, b, len(x.drift.shards))
@@ -111,7 +105,44 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 	for _, f := range c.Features {
 		x.missObs = append(x.missObs, x.missing.WithLabelValues(f))
 	}
+	registerReference(reg, c)
 	return x
+}
+
+// registerReference exports the card's prediction reference (the distribution
+// of the model's predictions on its validation rows) as gauges, so that alert
+// rules can compare live predictions with it in PromQL. Cards without a
+// reference (older mlship) export none.
+func registerReference(reg prometheus.Registerer, c *model.Card) {
+	r := c.Reference
+	if r == nil || r.Predictions.Rows == 0 {
+		return
+	}
+	p := r.Predictions
+	if len(c.Classes) > 0 && len(p.Classes) == len(c.Classes) {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mlship_reference_predicted_class_share",
+			Help: "Share of each class among the model's predictions on its validation rows (from the model card).",
+		}, []string{"class"})
+		for i, l := range c.Classes {
+			g.WithLabelValues(l).Set(p.Classes[i])
+		}
+		reg.MustRegister(g)
+		return
+	}
+	if p.Mean != nil && p.Std != nil {
+		mean := prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mlship_reference_predicted_value_mean",
+			Help: "Mean of the model's predictions on its validation rows (from the model card).",
+		})
+		std := prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mlship_reference_predicted_value_std",
+			Help: "Standard deviation of the model's predictions on its validation rows (from the model card).",
+		})
+		mean.Set(*p.Mean)
+		std.Set(*p.Std)
+		reg.MustRegister(mean, std)
+	}
 }
 
 // record counts one request and its duration. durObs is only read after

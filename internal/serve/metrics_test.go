@@ -82,6 +82,10 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, 1.0, info.Gauge.GetValue())
 	assert.Equal(t, 0.9, sample(t, fams, "mlship_model_metric", map[string]string{"metric": "accuracy"}).Gauge.GetValue())
 	assert.Equal(t, 1.0, sample(t, fams, "mlship_model_ready", nil).Gauge.GetValue())
+	// The card's reference: the share of each class among its validation predictions.
+	assert.Equal(t, 0.25, sample(t, fams, "mlship_reference_predicted_class_share", map[string]string{"class": "0"}).Gauge.GetValue())
+	assert.Equal(t, 0.75, sample(t, fams, "mlship_reference_predicted_class_share", map[string]string{"class": "1"}).Gauge.GetValue())
+	assert.NotContains(t, fams, "mlship_reference_predicted_value_mean")
 	assert.Contains(t, fams, "go_goroutines", "runtime collector")
 	for name := range fams {
 		assert.False(t, strings.HasPrefix(name, "promhttp_"), "only the server's own registry is served: %s", name)
@@ -97,4 +101,18 @@ func TestRegressionMetrics(t *testing.T) {
 	// Buckets sit at the training target's mean + k std (mean 100, std 10).
 	assert.Equal(t, 70.0, h.Bucket[0].GetUpperBound())
 	assert.NotContains(t, fams, "mlship_predicted_class_total")
+	assert.Equal(t, 101.0, sample(t, fams, "mlship_reference_predicted_value_mean", nil).Gauge.GetValue())
+	assert.Equal(t, 9.0, sample(t, fams, "mlship_reference_predicted_value_std", nil).Gauge.GetValue())
+	assert.NotContains(t, fams, "mlship_reference_predicted_class_share")
+}
+
+// A card without a training reference (written by an older mlship) is served
+// without the reference gauges.
+func TestNoReferenceNoGauges(t *testing.T) {
+	_, ts := newTestServer(t, "multiclass", nil)
+	fams := scrape(t, ts.URL)
+	assert.Contains(t, fams, "mlship_predicted_class_total")
+	for name := range fams {
+		assert.False(t, strings.HasPrefix(name, "mlship_reference_"), name)
+	}
 }

@@ -303,6 +303,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	card.Metrics, card.Confusion = vals, confusion
+	if card.Reference, err = reference(m, ds, split); err != nil {
+		return nil, fmt.Errorf("computing the training reference: %w", err)
+	}
 	mj, err := json.MarshalIndent(vals, "", "  ")
 	if err != nil {
 		return nil, err

@@ -133,6 +133,14 @@ func TestTasks(t *testing.T) {
 				p, err := m.Predict([][]float64{{0, 0}})
 				require.NoError(t, err)
 				assert.InDelta(t, 5000, p.Value[0], 300)
+				// The reference holds the validation predictions' distribution.
+				pr := m.Card.Reference.Predictions
+				require.NotNil(t, pr.Mean)
+				assert.InDelta(t, 5000, *pr.Mean, 500)
+				assert.InDelta(t, 2236, *pr.Std, 400) // std of 1000*(2*x1-x2) is 1000*sqrt(5)
+				assert.Len(t, pr.Values, len(model.ZBuckets)+1)
+			} else {
+				assert.Len(t, m.Card.Reference.Predictions.Classes, 3)
 			}
 		})
 	}
