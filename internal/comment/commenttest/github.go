@@ -33,10 +33,11 @@ type FakeGitHub struct {
 	User       string // login of the token's user, author of the comments it posts; "github-actions[bot]"
 	MaxPerPage int    // the largest page served; 100 as on GitHub (set it lower to test pagination)
 
-	base     string
-	repos    map[string]*ghRepo // by lower-case owner/name
-	comments []*Comment
-	nextID   int64
+	base       string
+	repos      map[string]*ghRepo // by lower-case owner/name
+	dispatches []Dispatch
+	comments   []*Comment
+	nextID     int64
 }
 
 type ghRepo struct {
@@ -179,6 +180,9 @@ func (f *FakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 
 	// Routes.
 	seg := strings.Split(strings.Trim(rel, "/"), "/")
+	if f.serveDispatch(w, r, req, seg) {
+		return
+	}
 	var (
 		repo      *ghRepo
 		repoName  string

@@ -30,6 +30,12 @@ type FakeGitLab struct {
 	User       string // username of the token's user, author of the notes it posts; "project_1001_bot"
 	MaxPerPage int    // the largest page served; 100 as on GitLab (set it lower to test pagination)
 	LinkOnly   bool   // paginate with a Link header only, without X-Page, X-Next-Page, ...
+	// TriggerToken is the pipeline trigger token the triggers API accepts
+	// ("glptt-fake0123456789abcd" from NewGitLab); JobToken, when set, is a
+	// CI_JOB_TOKEN it accepts there too.
+	TriggerToken string
+	JobToken     string
+	triggered    []TriggeredPipeline
 
 	projects map[string]*glProject // by path
 	notes    []*Note
@@ -60,11 +66,12 @@ type Note struct {
 func NewGitLab(t testing.TB) *FakeGitLab {
 	t.Helper()
 	f := &FakeGitLab{
-		Token:      "glpat-fake0123456789abc",
-		User:       "project_1001_bot",
-		MaxPerPage: 100,
-		projects:   map[string]*glProject{},
-		nextID:     2000000001,
+		Token:        "glpat-fake0123456789abc",
+		TriggerToken: "glptt-fake0123456789abcd",
+		User:         "project_1001_bot",
+		MaxPerPage:   100,
+		projects:     map[string]*glProject{},
+		nextID:       2000000001,
 	}
 	f.init(t, "gitlab")
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
@@ -166,6 +173,9 @@ func (f *FakeGitLab) serve(w http.ResponseWriter, r *http.Request) {
 
 	// Routes.
 	seg := strings.Split(strings.Trim(rel, "/"), "/")
+	if f.serveTrigger(w, r, req, seg) {
+		return
+	}
 	if len(seg) < 4 || seg[0] != "projects" || seg[2] != "merge_requests" || !isNum(seg[3]) ||
 		len(seg) > 4 && seg[4] != "notes" || len(seg) == 6 && !isNum(seg[5]) || len(seg) > 6 {
 		f.violate(w, r, http.StatusNotFound, "no such endpoint in the fake (GET /projects/{id}/merge_requests/{iid}, GET/POST .../notes, PUT .../notes/{note_id}; a project path must be URL-encoded: group%%2Fproj)")
