@@ -118,6 +118,16 @@ func registerReference(reg prometheus.Registerer, c *model.Card) {
 	if r == nil || r.Predictions.Rows == 0 {
 		return
 	}
+	shares := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mlship_reference_feature_share",
+		Help: "Share of the training rows whose standardised value of the feature falls in the bucket le of mlship_input_feature_zscore (not cumulative; from the model card).",
+	}, []string{"feature", "le"})
+	for _, f := range r.Features {
+		for b, v := range f.Shares {
+			shares.WithLabelValues(f.Name, leLabel(r.Buckets, b)).Set(v)
+		}
+	}
+	reg.MustRegister(shares)
 	p := r.Predictions
 	if len(c.Classes) > 0 && len(p.Classes) == len(c.Classes) {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -143,6 +153,26 @@ func registerReference(reg prometheus.Registerer, c *model.Card) {
 		std.Set(*p.Std)
 		reg.MustRegister(mean, std)
 	}
+	if len(p.Values) == len(r.Buckets)+1 {
+		vs := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mlship_reference_predicted_value_share",
+			Help: "Share of the model's predictions on its validation rows in the bucket le of mlship_predicted_value (not cumulative; from the model card).",
+		}, []string{"le"})
+		bounds := c.ValueBuckets()
+		for b, v := range p.Values {
+			vs.WithLabelValues(leLabel(bounds, b)).Set(v)
+		}
+		reg.MustRegister(vs)
+	}
+}
+
+// leLabel is the "le" label of bucket b of bounds as Prometheus histograms
+// write it: the upper bound, +Inf for the last bucket.
+func leLabel(bounds []float64, b int) string {
+	if b >= len(bounds) {
+		return "+Inf"
+	}
+	return strconv.FormatFloat(bounds[b], 'g', -1, 64)
 }
 
 // record counts one request and its duration. durObs is only read after

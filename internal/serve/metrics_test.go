@@ -86,6 +86,10 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, 0.25, sample(t, fams, "mlship_reference_predicted_class_share", map[string]string{"class": "0"}).Gauge.GetValue())
 	assert.Equal(t, 0.75, sample(t, fams, "mlship_reference_predicted_class_share", map[string]string{"class": "1"}).Gauge.GetValue())
 	assert.NotContains(t, fams, "mlship_reference_predicted_value_mean")
+	// Training shares per z-score bucket, with the histogram's "le" labels.
+	assert.Equal(t, 0.5, sample(t, fams, "mlship_reference_feature_share", map[string]string{"feature": "b", "le": "0"}).Gauge.GetValue())
+	assert.Equal(t, 0.25, sample(t, fams, "mlship_reference_feature_share", map[string]string{"feature": "b", "le": "-1"}).Gauge.GetValue())
+	assert.Equal(t, 0.0, sample(t, fams, "mlship_reference_feature_share", map[string]string{"feature": "b", "le": "+Inf"}).Gauge.GetValue())
 	assert.Contains(t, fams, "go_goroutines", "runtime collector")
 	for name := range fams {
 		assert.False(t, strings.HasPrefix(name, "promhttp_"), "only the server's own registry is served: %s", name)
@@ -103,6 +107,11 @@ func TestRegressionMetrics(t *testing.T) {
 	assert.NotContains(t, fams, "mlship_predicted_class_total")
 	assert.Equal(t, 101.0, sample(t, fams, "mlship_reference_predicted_value_mean", nil).Gauge.GetValue())
 	assert.Equal(t, 9.0, sample(t, fams, "mlship_reference_predicted_value_std", nil).Gauge.GetValue())
+	// 95, 101, 110, 98 against buckets at 100 + 10k: one each in le 95, 100, 105 and 110.
+	for _, le := range []string{"95", "100", "105", "110"} {
+		assert.Equal(t, 0.25, sample(t, fams, "mlship_reference_predicted_value_share", map[string]string{"le": le}).Gauge.GetValue(), le)
+	}
+	assert.Equal(t, 0.0, sample(t, fams, "mlship_reference_predicted_value_share", map[string]string{"le": "+Inf"}).Gauge.GetValue())
 	assert.NotContains(t, fams, "mlship_reference_predicted_class_share")
 }
 
