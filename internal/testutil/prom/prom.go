@@ -36,6 +36,23 @@ import (
 // Binary is the name of Debian's Prometheus server binary, looked up on PATH.
 const Binary = "prometheus"
 
+// PromtoolBinary is the name of Debian's promtool, looked up on PATH.
+const PromtoolBinary = "promtool"
+
+// Promtool is the path of promtool. Without it on PATH the test is skipped,
+// unless the environment variable CI is set: then it fails.
+func Promtool(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath(PromtoolBinary)
+	if err != nil {
+		if ciSet() {
+			t.Fatalf("%s not on PATH and CI=%s: hack/setup.sh (run by make test) should have installed Debian's prometheus", PromtoolBinary, os.Getenv("CI"))
+		}
+		t.Skipf("%s not on PATH: run hack/setup.sh (or apt-get install prometheus) to run this test", PromtoolBinary)
+	}
+	return bin
+}
+
 // StartTimeout is how long Start waits for GET /-/ready to answer 200.
 const StartTimeout = 30 * time.Second
 
