@@ -31,6 +31,9 @@ type Metrics struct {
 	codeCtr  sync.Map                       // routeCode -> prometheus.Counter, resolved on first use
 }
 
+// predictCodes are the status codes the prediction routes answer.
+var predictCodes = []int{200, 400, 405, 408, 413, 429, 500, 503}
+
 type routeCode struct {
 	route string
 	code  int
@@ -74,6 +77,15 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 	}
 	for _, r := range routes {
 		x.durObs[r] = x.duration.WithLabelValues(r)
+	}
+	// The prediction routes' request counters exist from the start at 0, for
+	// the codes they answer: a counter that first appears with a value hides
+	// its first requests from increase() and rate() (and so from the error
+	// rate alert and mlship monitor).
+	for _, r := range []string{routePredict, routeInfer} {
+		for _, code := range predictCodes {
+			x.codeCtr.Store(routeCode{r, code}, x.requests.WithLabelValues(r, strconv.Itoa(code)))
+		}
 	}
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "mlship_model_info", Help: "The model being served (value 1).",

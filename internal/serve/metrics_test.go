@@ -64,6 +64,10 @@ func TestMetrics(t *testing.T) {
 	fams := scrape(t, ts.URL)
 	assert.Equal(t, 2.0, sample(t, fams, "mlship_http_requests_total", map[string]string{"route": "predict", "code": "200"}).Counter.GetValue())
 	assert.Equal(t, 1.0, sample(t, fams, "mlship_http_requests_total", map[string]string{"route": "predict", "code": "400"}).Counter.GetValue())
+	// The prediction routes' counters exist at 0 before their first request,
+	// so that rate() and increase() count that request.
+	assert.Equal(t, 0.0, sample(t, fams, "mlship_http_requests_total", map[string]string{"route": "v2_infer", "code": "429"}).Counter.GetValue())
+	assert.Equal(t, 0.0, sample(t, fams, "mlship_http_requests_total", map[string]string{"route": "predict", "code": "500"}).Counter.GetValue())
 	assert.Equal(t, uint64(3), sample(t, fams, "mlship_http_request_duration_seconds", map[string]string{"route": "predict"}).Histogram.GetSampleCount())
 	assert.Equal(t, 4.0, sample(t, fams, "mlship_predicted_rows_total", nil).Counter.GetValue())
 	assert.Equal(t, float64(ones), sample(t, fams, "mlship_predicted_class_total", map[string]string{"class": "1"}).Counter.GetValue())
