@@ -17,3 +17,8 @@ import _ "embed"
 //
 //go:embed alerts.yml
 var AlertsYAML []byte
+
+// DashboardJSON is dashboard.json: the Grafana dashboard of a deployed model.
+//
+//go:embed dashboard.json
+var DashboardJSON []byte
