@@ -146,3 +146,20 @@ func with(ls map[string]string, k, v string) map[string]string {
 
 // formatFloat is v as the text exposition format writes a bucket bound.
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// postRows POSTs rows to url/predict and wants 200.
+func postRows(url string, rows [][]float64) error {
+	body, err := json.Marshal(map[string]any{"inputs": rows})
+	if err != nil {
+		return err
+	}
+	resp, err := http.Post(url+"/predict", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST /predict: %s", resp.Status)
+	}
+	return nil
+}

@@ -222,13 +222,15 @@ count by (%[1]s) (
 	})
 
 	// Input drift: the mean of a feature's live z-scores, i.e. how many
-	// training standard deviations its live mean moved.
+	// training standard deviations its live mean moved. The histogram's sum
+	// goes down with negative z-scores, so it is a gauge to PromQL: delta(),
+	// not rate() (which would take every decrease for a counter reset).
 	dw := dur(s.DriftWindow)
 	rules = append(rules, Rule{
 		Alert: AlertInputDrift,
 		Expr: fmt.Sprintf("abs(\n  %s\n/\n  %s\n) > %s\nand\n%s >= %d",
-			g.sum("feature", fmt.Sprintf("rate(%s[%s])", g.sel("mlship_input_feature_zscore_sum"), dw)),
-			g.sum("feature", fmt.Sprintf("rate(%s[%s])", g.sel("mlship_input_feature_zscore_count"), dw)),
+			g.sum("feature", fmt.Sprintf("delta(%s[%s])", g.sel("mlship_input_feature_zscore_sum"), dw)),
+			g.sum("feature", fmt.Sprintf("increase(%s[%s])", g.sel("mlship_input_feature_zscore_count"), dw)),
 			num(s.MaxMeanZ),
 			g.sum("feature", fmt.Sprintf("increase(%s[%s])", g.sel("mlship_input_feature_zscore_count"), dw)), s.MinRows),
 		For:    dur(s.DriftFor),
@@ -262,13 +264,14 @@ count by (%[1]s) (
 	})
 
 	// Prediction shift: regression values.
-	vals := func(suffix string) string {
-		return g.sum("", fmt.Sprintf("rate(%s[%s])", g.sel("mlship_predicted_value_"+suffix), dw))
+	// Predicted values may be negative: delta() of their sum, as for drift.
+	vals := func(fn, suffix string) string {
+		return g.sum("", fmt.Sprintf("%s(%s[%s])", fn, g.sel("mlship_predicted_value_"+suffix), dw))
 	}
 	rules = append(rules, Rule{
 		Alert: AlertValueShift,
 		Expr: fmt.Sprintf("abs(\n  %s\n/\n  %s\n-\n  %s\n)\n/\n%s\n> %s\nand\n%s >= %d",
-			vals("sum"), vals("count"),
+			vals("delta", "sum"), vals("increase", "count"),
 			g.agg("max", "", g.sel("mlship_reference_predicted_value_mean")),
 			g.agg("max", "", g.sel("mlship_reference_predicted_value_std")),
 			num(s.MaxValueMeanShift),
