@@ -78,14 +78,23 @@ type Server struct {
 // variable CI is set (CI=true): then it fails, since CI runs hack/setup.sh.
 func Start(t testing.TB, config string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath(Binary)
-	if err != nil {
+	if _, err := exec.LookPath(Binary); err != nil {
 		if ciSet() {
 			t.Fatalf("%s not on PATH and CI=%s: hack/setup.sh (run by make test) should have installed Debian's prometheus", Binary, os.Getenv("CI"))
 		}
 		t.Skipf("%s not on PATH: run hack/setup.sh (or apt-get install prometheus) to run this test", Binary)
 	}
-	dir := t.TempDir()
+	return StartDir(t, t.TempDir(), config)
+}
+
+// StartDir is Start in dir, which may already hold a TSDB in dir/data (blocks
+// made by promtool tsdb create-blocks-from, for benchmarks on history).
+func StartDir(t testing.TB, dir, config string) *Server {
+	t.Helper()
+	bin, err := exec.LookPath(Binary)
+	if err != nil {
+		t.Fatalf("%s not on PATH: %v", Binary, err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
