@@ -10,6 +10,11 @@
 #   goreleaser    github.com/goreleaser/goreleaser/v2 v2.15.1 (the release
 #                 config is checked and a snapshot built in the tests; about
 #                 five minutes to build)
+#   dagger-codegen  github.com/dagger/dagger/cmd/codegen v0.21.8, built from
+#                 hack/dagger-codegen/go.mod (it needs replace lines, so it
+#                 cannot be `go install`ed by version); it writes the Dagger
+#                 module's bindings (dagger/hack/bindings.sh; about 1.5
+#                 minutes to build)
 #
 # Usage: hack/tools.sh [TOOL...]   (default: all)
 set -euo pipefail
@@ -27,12 +32,32 @@ declare -A NPM=(
   [gitlab-ci-local]=gitlab-ci-local@4.73.0
 )
 
+# Go tools built from a go.mod in this repository (FOLDER PACKAGE): rebuilt
+# when that go.mod or go.sum changes.
+declare -A MOD=(
+  [dagger-codegen]="hack/dagger-codegen github.com/dagger/dagger/cmd/codegen"
+)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 DIR=${MLSHIP_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlship/tools}
 BIN=$DIR/bin
 mkdir -p "$BIN"
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=("${!PKG[@]}" "${!NPM[@]}")
+[ ${#tools[@]} -gt 0 ] || tools=("${!PKG[@]}" "${!NPM[@]}" "${!MOD[@]}")
 for t in "${tools[@]}"; do
+  if [ -n "${MOD[$t]:-}" ]; then
+    read -r dir pkg <<<"${MOD[$t]}"
+    stamp=$BIN/.$t.version
+    want="$pkg $(cat "$ROOT/$dir/go.mod" "$ROOT/$dir/go.sum" | sha256sum | cut -c1-16)"
+    if [ -x "$BIN/$t" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+      continue
+    fi
+    echo "tools: building $pkg ($dir/go.mod)" >&2
+    (cd "$ROOT/$dir" && CGO_ENABLED=0 go build -mod=readonly -trimpath -o "$BIN/$t.tmp" "$pkg" >&2)
+    mv "$BIN/$t.tmp" "$BIN/$t"
+    echo "$want" > "$stamp"
+    continue
+  fi
   if [ -n "${NPM[$t]:-}" ]; then
     pkg=${NPM[$t]}
     stamp=$BIN/.$t.version
