@@ -224,13 +224,16 @@ count by (%[1]s) (
 	// Input drift: the mean of a feature's live z-scores, i.e. how many
 	// training standard deviations its live mean moved. The histogram's sum
 	// goes down with negative z-scores, so it is a gauge to PromQL: delta(),
-	// not rate() (which would take every decrease for a counter reset).
+	// not rate() (which would take every decrease for a counter reset); and
+	// a target whose server restarted within the window (its count reset)
+	// is left out of the mean, since delta() cannot see through the reset.
 	dw := dur(s.DriftWindow)
+	zsum, zcount := g.sel("mlship_input_feature_zscore_sum"), g.sel("mlship_input_feature_zscore_count")
 	rules = append(rules, Rule{
 		Alert: AlertInputDrift,
 		Expr: fmt.Sprintf("abs(\n  %s\n/\n  %s\n) > %s\nand\n%s >= %d",
-			g.sum("feature", fmt.Sprintf("delta(%s[%s])", g.sel("mlship_input_feature_zscore_sum"), dw)),
-			g.sum("feature", fmt.Sprintf("increase(%s[%s])", g.sel("mlship_input_feature_zscore_count"), dw)),
+			g.sum("feature", noReset(fmt.Sprintf("delta(%s[%s])", zsum, dw), zcount, dw)),
+			g.sum("feature", noReset(fmt.Sprintf("increase(%s[%s])", zcount, dw), zcount, dw)),
 			num(s.MaxMeanZ),
 			g.sum("feature", fmt.Sprintf("increase(%s[%s])", g.sel("mlship_input_feature_zscore_count"), dw)), s.MinRows),
 		For:    dur(s.DriftFor),
@@ -266,7 +269,7 @@ count by (%[1]s) (
 	// Prediction shift: regression values.
 	// Predicted values may be negative: delta() of their sum, as for drift.
 	vals := func(fn, suffix string) string {
-		return g.sum("", fmt.Sprintf("%s(%s[%s])", fn, g.sel("mlship_predicted_value_"+suffix), dw))
+		return g.sum("", noReset(fmt.Sprintf("%s(%s[%s])", fn, g.sel("mlship_predicted_value_"+suffix), dw), g.sel("mlship_predicted_value_count"), dw))
 	}
 	rules = append(rules, Rule{
 		Alert: AlertValueShift,
@@ -398,6 +401,12 @@ func (g gen) agg(op, extra, expr string) string {
 
 func (g gen) scopeDesc() string {
 	return g.s.ScopeLabels["namespace"] + "/" + g.s.ScopeLabels["service"]
+}
+
+// noReset is expr without the targets whose counter (a selector) was reset
+// within window: their server restarted.
+func noReset(expr, counter, window string) string {
+	return fmt.Sprintf("(%s unless on (job, instance) resets(%s[%s]) > 0)", expr, counter, window)
 }
 
 // dur is d in Prometheus's duration syntax (5m, 1h30m).
