@@ -40,6 +40,8 @@ test: lint serverbins
 	bash hack/setup.sh
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -F $(foreach p,$(RACE_PKGS),-e github.com/mlship/mlship/$(p:./%=%)))
 	$(GO) test -count=1 -race $(RACE_PKGS)
+	cd dagger && $(GO) build ./... && DAGGER_SESSION_PORT=0 DAGGER_SESSION_TOKEN=test $(GO) test -count=1 ./...
+	bash dagger/hack/bindings.sh --check
 
 test-unit:
 	$(GO) test -short ./...
@@ -53,6 +55,7 @@ lint: serverbins
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	"$$(bash hack/tools.sh staticcheck)/staticcheck" ./...
+	cd dagger && $(GO) vet ./... && "$$(bash ../hack/tools.sh staticcheck)/staticcheck" ./...
 	$(GO) run ./cmd/mlship gen readme --check
 	$(GO) run ./cmd/mlship gen files --check
 

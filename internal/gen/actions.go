@@ -38,6 +38,9 @@ func Files() map[string][]byte {
 	for k, v := range GitLabTemplates() {
 		out[k] = v
 	}
+	for k, v := range DaggerFiles() {
+		out[k] = v
+	}
 	return out
 }
 

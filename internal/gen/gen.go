@@ -36,6 +36,7 @@ func Sections() map[string]string {
 	out["mlship.yaml keys"] = KeysTable()
 	out["github actions"] = ActionsTable()
 	out["gitlab templates"] = GitLabTable()
+	out["dagger functions"] = DaggerTable()
 	out["global options"] = optionsTable(spec.GlobalOptions)
 	return out
 }
