@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -248,6 +249,12 @@ func (m *Mlship) exec(ctx context.Context, c *command, allow ...int) (*result, e
 	ctr = ctr.WithExec(c.argv(), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	r := &result{ctr: ctr}
 	if r.code, err = ctr.ExitCode(ctx); err != nil {
+		// Codes that Expect ANY does not take (128 to 191: killed by a
+		// signal, or 130 after mlship's own interrupt) fail the exec.
+		var xe *dagger.ExecError
+		if errors.As(err, &xe) && len(xe.Cmd) > 0 && xe.Cmd[0] == "mlship" {
+			return nil, &ExitError{Step: c.step, Code: xe.ExitCode, Stdout: xe.Stdout, Stderr: xe.Stderr}
+		}
 		return nil, fmt.Errorf("mlship %s: %w", c.step, err)
 	}
 	if r.stdout, err = ctr.Stdout(ctx); err != nil {

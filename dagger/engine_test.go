@@ -128,7 +128,11 @@ func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	data, err := e.resolve(doc.Operations[0].SelectionSet, nil)
 	if err != nil {
-		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"message": err.Error()}}})
+		msg := map[string]any{"message": err.Error()}
+		if ge, ok := err.(*gqlError); ok {
+			msg["extensions"] = ge.ext
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{msg}})
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"data": data})
@@ -192,6 +196,15 @@ func (e *fakeEngine) leaf(chain []call) (any, error) {
 			}
 		}
 	case "exitCode":
+		if e.exitCode >= 128 && e.exitCode < 192 {
+			// Outside Expect ANY: the exec itself fails, as the engine says.
+			var cmd []any
+			for _, c := range calls(prev, "withExec") {
+				cmd = c.args["args"].([]any)
+			}
+			return nil, &gqlError{msg: fmt.Sprintf("process %q did not complete successfully: exit code: %d", cmd, e.exitCode),
+				ext: map[string]any{"_type": "EXEC_ERROR", "exitCode": e.exitCode, "cmd": cmd, "stdout": e.stdout, "stderr": e.stderr}}
+		}
 		return e.exitCode, nil
 	case "stdout":
 		return e.stdout, nil
@@ -210,6 +223,14 @@ func (e *fakeEngine) leaf(chain []call) (any, error) {
 	}
 	return nil, fmt.Errorf("fake engine: no answer for %s", chainString(chain))
 }
+
+// gqlError is a GraphQL error with extensions (the engine's exec errors).
+type gqlError struct {
+	msg string
+	ext map[string]any
+}
+
+func (e *gqlError) Error() string { return e.msg }
 
 func chainString(chain []call) string {
 	var parts []string

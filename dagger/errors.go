@@ -34,6 +34,9 @@ func (e *ExitError) Error() string {
 	case 130:
 		return fmt.Sprintf("mlship %s: interrupted (exit 130)", e.Step)
 	}
+	if e.Code > 128 && e.Code < 192 {
+		return fmt.Sprintf("mlship %s: killed by signal %d (exit %d; 9 is often the memory limit)", e.Step, e.Code-128, e.Code)
+	}
 	return fmt.Sprintf("mlship %s: exit %d: %s", e.Step, e.Code, msg)
 }
 

@@ -403,6 +403,8 @@ func TestExitCodes(t *testing.T) {
 			"mlship build-push-image: the environment failed, safe to retry (exit 3): pushing \"r.example/heart:1\": dial tcp: connection refused"},
 		{"interrupted", "Report", map[string]any{"model": "dir:model"}, 130, "", "mlship: interrupted\n",
 			"mlship report: interrupted (exit 130)"},
+		{"killed", "Train", map[string]any{"data": "file:heart.csv", "target": "target"}, 137, "", "",
+			"mlship train: killed by signal 9 (exit 137; 9 is often the memory limit)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			engine.reset(tc.code, tc.stdout, tc.stderr, nil)
@@ -456,7 +458,7 @@ func TestOutputs(t *testing.T) {
 		assert.EqualError(t, err, "mlship wrote no IMAGE output")
 	})
 	t.Run("comment with nothing to comment on", func(t *testing.T) {
-		engine.reset(0, "# heart\n", "", map[string]string{outputsFile: ""})
+		engine.reset(0, "::add-mask::s3cr3t\n# heart\n::warning::no pull request\n", "", map[string]string{outputsFile: ""})
 		out, err := newModule(t, map[string]any{}).call("Comment", map[string]any{"model": "dir:model", "fromFile": "file:mlship-report.md"})
 		require.NoError(t, err)
 		assert.Equal(t, "# heart\n", out)

@@ -101,7 +101,7 @@ func (m *Mlship) comment(ctx context.Context, cmd *command) (string, error) {
 	if u := out["COMMENT_URL"]; u != "" {
 		return u, nil
 	}
-	return r.stdout, nil
+	return withoutWorkflowCommands(r.stdout), nil
 }
 
 func (m *Mlship) run(ctx context.Context, cmd *command) (*dagger.Directory, error) {
@@ -112,6 +112,18 @@ func (m *Mlship) run(ctx context.Context, cmd *command) (*dagger.Directory, erro
 		return nil, err
 	}
 	return r.ctr.Directory(outDir), nil
+}
+
+// withoutWorkflowCommands drops the lines mlship writes for GitHub Actions
+// (::add-mask::, annotations), which mean nothing to a caller.
+func withoutWorkflowCommands(s string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if !strings.HasPrefix(line, "::") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // output is one output of the step, which must be there.
