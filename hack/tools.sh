@@ -13,8 +13,8 @@
 #   dagger-codegen  github.com/dagger/dagger/cmd/codegen v0.21.8, built from
 #                 hack/dagger-codegen/go.mod (it needs replace lines, so it
 #                 cannot be `go install`ed by version); it writes the Dagger
-#                 module's bindings (dagger/hack/bindings.sh; about 1.5
-#                 minutes to build)
+#                 module's bindings (dagger/hack/bindings.sh; two to six
+#                 minutes to build on two shared cores)
 #
 # Usage: hack/tools.sh [TOOL...]   (default: all)
 set -euo pipefail
