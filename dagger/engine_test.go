@@ -95,6 +95,17 @@ type fakeEngine struct {
 	exitCode       int
 	stdout, stderr string
 	files          map[string]string // contents by path in the container
+	// the function call the engine hands the module (dispatch), and what
+	// the module returned: a JSON value, or the ID of an error
+	fn                    functionCall
+	returned, returnedErr string
+}
+
+// functionCall is what currentFunctionCall answers: the function, its
+// parent object as JSON and its arguments as JSON, by name.
+type functionCall struct {
+	parentName, name, parent string
+	args                     map[string]string
 }
 
 func (e *fakeEngine) reset(code int, stdout, stderr string, files map[string]string) {
@@ -102,6 +113,19 @@ func (e *fakeEngine) reset(code int, stdout, stderr string, files map[string]str
 	defer e.mu.Unlock()
 	e.queries, e.objects = nil, map[string][]call{}
 	e.exitCode, e.stdout, e.stderr, e.files = code, stdout, stderr, files
+	e.fn, e.returned, e.returnedErr = functionCall{}, "", ""
+}
+
+func (e *fakeEngine) setCall(fn functionCall) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fn = fn
+}
+
+func (e *fakeEngine) result() (value, errID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.returned, e.returnedErr
 }
 
 func (e *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -157,6 +181,14 @@ func (e *fakeEngine) resolve(set ast.SelectionSet, chain []call) (map[string]any
 				key = x.Name
 			}
 			var err error
+			if x.Name == "inputArgs" && len(chain) == 1 && chain[0].name == "currentFunctionCall" {
+				var list []any
+				for name := range e.fn.args {
+					list = append(list, map[string]any{"id": "arg:" + name})
+				}
+				out[key] = list
+				continue
+			}
 			if len(x.SelectionSet) > 0 {
 				out[key], err = e.resolve(x.SelectionSet, ch)
 			} else {
@@ -180,6 +212,28 @@ func (e *fakeEngine) resolve(set ast.SelectionSet, chain []call) (map[string]any
 
 func (e *fakeEngine) leaf(chain []call) (any, error) {
 	last, prev := chain[len(chain)-1], chain[:len(chain)-1]
+	if len(prev) == 1 && prev[0].name == "currentFunctionCall" {
+		switch last.name {
+		case "parentName":
+			return e.fn.parentName, nil
+		case "name":
+			return e.fn.name, nil
+		case "parent":
+			return e.fn.parent, nil
+		case "returnValue":
+			e.returned, _ = last.args["value"].(string)
+			return nil, nil
+		case "returnError":
+			e.returnedErr, _ = last.args["error"].(string)
+			return nil, nil
+		}
+	}
+	if len(prev) == 1 && prev[0].name == "node" && last.name == "value" {
+		id, _ := prev[0].args["id"].(string)
+		if name, ok := strings.CutPrefix(id, "arg:"); ok {
+			return e.fn.args[name], nil
+		}
+	}
 	switch last.name {
 	case "id":
 		if len(prev) == 1 && prev[0].name == "node" {

@@ -481,3 +481,41 @@ func TestEnvRefusesCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestDispatch runs the module as the engine does: its main's dispatch reads
+// the call from currentFunctionCall (parent, name, arguments as JSON) and
+// hands back the result with returnValue, or an error with returnError, whose
+// message is what `dagger call` prints.
+func TestDispatch(t *testing.T) {
+	m := newModule(t, map[string]any{})
+	args := map[string]string{"data": `"file:heart.csv"`, "target": `"target"`, "testSize": "1.5"}
+	for k, v := range m.defaults["Train"] {
+		if _, ok := args[k]; !ok {
+			args[k] = v
+		}
+	}
+	fn := functionCall{parentName: "Mlship", name: "Train", parent: string(m.parent), args: args}
+
+	engine.reset(2, "", "mlship: --test-size must be between 0 and 1, got 1.5\n", nil)
+	engine.setCall(fn)
+	require.Error(t, dispatch(context.Background()))
+	value, errID := engine.result()
+	assert.Empty(t, value)
+	made := engine.object(errID)
+	require.NotEmpty(t, made, "returnError with an Error object")
+	assert.Equal(t, "error", made[0].name)
+	assert.Equal(t, "mlship train: bad input (exit 2): --test-size must be between 0 and 1, got 1.5", made[0].args["message"])
+
+	engine.reset(0, "", "", nil)
+	args["testSize"] = "0.25"
+	engine.setCall(fn)
+	require.NoError(t, dispatch(context.Background()))
+	value, errID = engine.result()
+	assert.Empty(t, errID)
+	var dirID string
+	require.NoError(t, json.Unmarshal([]byte(value), &dirID))
+	made = engine.object(dirID)
+	require.NotEmpty(t, made)
+	assert.Equal(t, call{name: "directory", args: map[string]any{"path": "/mlship/out/model"}}, made[len(made)-1])
+	assert.Contains(t, argv(t, made), "--test-size=0.25")
+}
