@@ -13,6 +13,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/mlship/mlship/internal/dataset"
+	"github.com/mlship/mlship/internal/fpmath"
 	"github.com/mlship/mlship/internal/model"
 )
 
@@ -89,7 +90,10 @@ func initParams(n model.Network, seed int64) [][]float64 {
 			}
 			limit := math.Sqrt(6 / float64(fanIn+fanOut))
 			for i := range v {
-				v[i] = (rng.Float64()*2 - 1) * limit
+				// rng.Float64 is a product: rounded, so that no architecture fuses
+				// it with what follows
+				u := float64(rng.Float64())
+				v[i] = (float64(u*2) - 1) * limit
 			}
 		}
 		vals = append(vals, v)
@@ -102,15 +106,15 @@ func activate(n *G.Node, name string) (*G.Node, error) {
 	case "relu":
 		return G.Rectify(n)
 	case "tanh":
-		return G.Tanh(n)
+		return pTanh(n)
 	}
 	return nil, fmt.Errorf("unknown activation %q", name)
 }
 
 // newNet builds and compiles the graph. It is the only place a graph is built, so it
-// first switches gorgonia to thinBLAS (useThinBLAS).
+// first switches gorgonia to portableBLAS (usePortableBLAS).
 func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
-	useThinBLAS()
+	usePortableBLAS()
 	n := &net{cfg: cfg, g: G.NewGraph(), specs: cfg.Net.Params(), convIdx: map[int]bool{}}
 	B := cfg.BatchSize
 	spec := cfg.Net
@@ -218,7 +222,7 @@ func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
 	switch spec.Output {
 	case model.OutputSigmoid:
 		// binary cross-entropy on logits: softplus(z) - y*z, weighted.
-		sp, err := G.Softplus(h)
+		sp, err := pSoftplus(h)
 		if err != nil {
 			return nil, err
 		}
@@ -226,7 +230,7 @@ func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
 		b := G.Must(G.HadamardProd(n.t, h))
 		n.loss = G.Must(G.Sum(G.Must(G.Sub(a, b))))
 	case model.OutputSoftmax:
-		ls, err := G.LogSoftMax(h)
+		ls, err := pLogSoftmax(h)
 		if err != nil {
 			return nil, err
 		}
@@ -273,9 +277,12 @@ func (n *net) runStep() (float64, error) {
 	// Adam (Kingma & Ba, 2015) in the form of their section 2: with
 	// lrT = lr*sqrt(1-b2^t)/(1-b1^t) and epsT = eps*sqrt(1-b2^t), the update
 	// lrT*m/(sqrt(v)+epsT) equals lr*mhat/(sqrt(vhat)+eps) with one division less.
-	c2 := math.Sqrt(1 - math.Pow(cfg.Beta2, float64(n.step)))
-	lrT := cfg.LearningRate * c2 / (1 - math.Pow(cfg.Beta1, float64(n.step)))
-	epsT := cfg.Epsilon * c2
+	// Every product that is added to is rounded first (float64(x*y)), so that no
+	// architecture fuses it into one FMA instruction; math.Sqrt is correctly
+	// rounded everywhere, fpmath.Pow is portable.
+	c2 := math.Sqrt(1 - fpmath.Pow(cfg.Beta2, float64(n.step)))
+	lrT := cfg.LearningRate * c2 / (1 - fpmath.Pow(cfg.Beta1, float64(n.step)))
+	epsT := float64(cfg.Epsilon * c2) // rounded: the loop adds it
 	b1, b2 := cfg.Beta1, cfg.Beta2
 	for i, p := range n.params {
 		gv, err := p.Grad()
@@ -287,8 +294,8 @@ func (n *net) runStep() (float64, error) {
 		m, v := n.adamM[i][:len(grad)], n.adamV[i][:len(grad)]
 		w = w[:len(grad)]
 		for j, gj := range grad {
-			mj := b1*m[j] + (1-b1)*gj
-			vj := b2*v[j] + (1-b2)*gj*gj
+			mj := float64(b1*m[j]) + float64((1-b1)*gj)
+			vj := float64(b2*v[j]) + float64((1-b2)*gj*gj)
 			m[j], v[j] = mj, vj
 			w[j] -= lrT * mj / (math.Sqrt(vj) + epsT)
 		}
@@ -486,7 +493,7 @@ func fit(ctx context.Context, cfg fitConfig, d fitData) (_ *fitResult, err error
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return nil, fmt.Errorf("epoch %d: the training loss became %v (try a lower learning rate)", epoch, loss)
 			}
-			sum += loss * float64(cnt)
+			sum += float64(loss * float64(cnt))
 			res.Steps++
 			res.SamplesSeen += cnt
 		}
@@ -526,18 +533,18 @@ func valLoss(m *model.Model, output string, X [][]float64, Y []float64) (loss, m
 		switch output {
 		case model.OutputSigmoid:
 			p := min(max(out[0], eps), 1-eps)
-			loss -= y*math.Log(p) + (1-y)*math.Log(1-p)
+			loss -= float64(y*fpmath.Log(p)) + float64((1-y)*fpmath.Log(1-p))
 			if model.BinaryClass(out[0]) == int(y) {
 				correct++
 			}
 		case model.OutputSoftmax:
-			loss -= math.Log(max(out[int(y)], eps))
+			loss -= fpmath.Log(max(out[int(y)], eps))
 			if model.Argmax(out) == int(y) {
 				correct++
 			}
 		case model.OutputLinear:
 			d := out[0] - y
-			loss += d * d
+			loss += float64(d * d)
 		}
 	}
 	nrow := float64(len(X))

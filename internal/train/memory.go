@@ -60,26 +60,29 @@ type memoryPlan struct {
 }
 
 func (p memoryPlan) total(batch int) float64 {
-	return p.fixed + p.params + p.perRow*float64(batch)
+	return p.fixed + p.params + float64(p.perRow*float64(batch))
 }
 
 // planMemory estimates what training n on rows rows needs. Sizes are computed
-// in float64, so no network, however large its layers, overflows them. n must
-// have passed Validate (positive sizes, a consistent image).
+// in float64, so no network, however large its layers, overflows them, with each
+// product rounded before it is added (float64(x*y)) so that the plan, and a
+// refusal, is the same on every GOARCH. n must have passed Validate (positive
+// sizes, a consistent image).
 func planMemory(n model.Network, rows int) memoryPlan {
-	p := memoryPlan{fixed: baseBytes + float64(rows)*float64(n.Inputs)*copiesPerDataValue*bytesPerValue}
-	p.fixed += float64(len(n.Conv)+len(n.Hidden)+1) * bytesPerLayer
+	// (rows*inputs)*2 is compiled as x + x: the product is rounded first.
+	p := memoryPlan{fixed: baseBytes + float64(float64(float64(rows)*float64(n.Inputs))*copiesPerDataValue*bytesPerValue)}
+	p.fixed += float64(float64(len(n.Conv)+len(n.Hidden)+1) * bytesPerLayer)
 	p.perRow = float64(n.Inputs) * copiesPerInput * bytesPerValue
 
 	var maxParam, maxRow float64 // the largest single contribution, and to whom
 	param := func(size float64, input string) {
-		p.params += size * copiesPerParam * bytesPerValue
+		p.params += float64(size * copiesPerParam * bytesPerValue)
 		if size > maxParam {
 			maxParam, p.paramsInput = size, input
 		}
 	}
 	row := func(values, copies float64, input string) {
-		b := values * copies * bytesPerValue
+		b := float64(values * copies * bytesPerValue)
 		p.perRow += b
 		if b > maxRow {
 			maxRow, p.rowInput = b, input

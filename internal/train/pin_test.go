@@ -31,8 +31,13 @@ const whyPinned = `internal/train depends on gorgonia's internals, so a version 
     is missing or has another type, not when one changed meaning. Read the new
     vm_tape.go against it, run TestRewindMatchesReset and
     TestPureGoForwardMatchesGorgonia, and compare BenchmarkStep with the README's figures.
-  - thinBLAS (blas.go) stands in for gorgonia's BLAS through gorgonia.Use; check that
-    Use and the Dgemm calls of the matrix ops are unchanged.
+  - portableBLAS (blas.go) stands in for gorgonia's BLAS through gorgonia.Use; check that
+    Use and the BLAS calls of the matrix ops are unchanged (Dgemm, Dgemv, Ddot, Dger are
+    mlship's own: any other float64 routine would be gonum's, which is not portable).
+  - portableOp (ops.go) implements gorgonia's Op, SDOp and UsePreallocDoer interfaces;
+    check them, and run TestGraphOpsArePortable: a new gorgonia may build gradients
+    with ops that call the math package or fusable kernels (then internal/crossarch
+    fails too).
   - README "Design notes": gorgonia v0.9.18 needs the go4.org/unsafe/assume-no-moving-gc
     version pinned in go.mod to start on Go 1.26; check whether the new version does.
 Then change gorgoniaPin in internal/train/pin_test.go and the version named in fit.go
