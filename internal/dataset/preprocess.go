@@ -24,7 +24,9 @@ type Preprocessor struct {
 // 1 instead of overflowing or underflowing the squares. It is an *Error
 // naming the column when a feature has no value in rows, when its values
 // are so far apart that their difference overflows float64, or when their
-// spread is below the smallest normal float64.
+// spread is below the smallest normal float64. Every product is rounded before
+// it is added (float64(x*y)), so that no architecture fuses the two into one
+// FMA instruction: the constants are the same bits on every GOARCH.
 func FitPreprocessor(d *Dataset, rows []int) (Preprocessor, error) {
 	nf := len(d.Features)
 	p := Preprocessor{
@@ -67,7 +69,7 @@ func FitPreprocessor(d *Dataset, rows []int) (Preprocessor, error) {
 		var sum float64
 		for _, i := range rows {
 			if v := d.X[i][j]; !math.IsNaN(v) {
-				sum += v * down
+				sum += float64(v * down)
 			}
 		}
 		mean := sum / float64(count)
@@ -79,13 +81,13 @@ func FitPreprocessor(d *Dataset, rows []int) (Preprocessor, error) {
 			if math.IsNaN(v) {
 				continue
 			}
-			dv := v*down - mean
-			ss += dv * dv
+			dv := float64(v*down) - mean
+			ss += float64(dv * dv)
 			comp += dv
 		}
 		// Correct the mean's rounding error (two-pass corrected algorithm).
 		total := float64(len(rows))
-		variance := (ss - comp*comp/total) / total
+		variance := (ss - float64(comp*comp)/total) / total
 		std := math.Sqrt(max(variance, 0))
 		switch {
 		case std == 0 || math.IsNaN(std):
@@ -126,13 +128,13 @@ func (d *Dataset) Scale(column string, values []float64, rows []int) (mean, std 
 	}
 	down, up := pow2Scale(max(-lo, hi))
 	for _, i := range rows {
-		mean += values[i] * down
+		mean += float64(values[i] * down)
 	}
 	mean /= float64(len(rows))
 	v := 0.0
 	for _, i := range rows {
-		dv := values[i]*down - mean
-		v += dv * dv
+		dv := float64(values[i]*down) - mean
+		v += float64(dv * dv)
 	}
 	std = math.Sqrt(v / float64(len(rows)))
 	switch {

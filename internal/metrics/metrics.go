@@ -7,7 +7,9 @@
 // with average ranks, precision, recall and f1 use zero_division=0, macro_f1
 // averages the per-class F1 over the classes present in the true or the
 // predicted labels, and r2 is 1 for a perfect fit and 0 for an imperfect fit
-// of a constant target.
+// of a constant target. They are the same bits on every GOARCH: products are
+// rounded before they are added (float64(x*y), which no architecture may fuse
+// into an FMA instruction) and log is internal/fpmath's.
 package metrics
 
 import (
@@ -17,6 +19,7 @@ import (
 	"sort"
 
 	"github.com/mlship/mlship/internal/dataset"
+	"github.com/mlship/mlship/internal/fpmath"
 	"github.com/mlship/mlship/internal/model"
 )
 
@@ -120,7 +123,7 @@ func Binary(y []int, p1 []float64) (Values, [][]int) {
 		if t == 1 {
 			q = q1
 		}
-		loss -= math.Log(q / (q0 + q1))
+		loss -= fpmath.Log(q / (q0 + q1))
 	}
 	n := float64(len(y))
 	tn, fp, fn, tp := cm[0][0], cm[0][1], cm[1][0], cm[1][1]
@@ -168,7 +171,7 @@ func Multiclass(y []int, probs [][]float64) (Values, [][]int) {
 			sum += clip(p)
 		}
 		cm[t][model.Argmax(row)]++
-		loss -= math.Log(clip(row[t]) / sum)
+		loss -= fpmath.Log(clip(row[t]) / sum)
 	}
 	n := float64(len(y))
 	correct := 0
@@ -216,9 +219,9 @@ func Regression(y, pred []float64) Values {
 	var sse, sae, sst float64
 	for i, t := range y {
 		d := t - pred[i]
-		sse += d * d
+		sse += float64(d * d)
 		sae += math.Abs(d)
-		sst += (t - mean) * (t - mean)
+		sst += float64((t - mean) * (t - mean))
 	}
 	v[MSE] = sse / n
 	v[RMSE] = math.Sqrt(sse / n)
@@ -252,7 +255,7 @@ func rocAUC(y []int, score []float64) (float64, bool) {
 		for j < len(idx) && score[idx[j]] == score[idx[i]] {
 			j++
 		}
-		avg := float64(i+1+j) / 2 // mean of ranks i+1..j
+		avg := float64(float64(i+1+j) / 2) // mean of ranks i+1..j (rounded: the compiler multiplies by 0.5)
 		for _, r := range idx[i:j] {
 			if y[r] == 1 {
 				pos++
@@ -276,7 +279,7 @@ func rocAUC(y []int, score []float64) (float64, bool) {
 		return 0, false
 	}
 	p, q := float64(pos), float64(neg)
-	return (rankSum - p*(p+1)/2) / (p * q), true
+	return (rankSum - float64(p*(p+1)/2)) / (p * q), true
 }
 
 func clip(p float64) float64 {

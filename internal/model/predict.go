@@ -9,10 +9,14 @@ import (
 	"slices"
 
 	"github.com/mlship/mlship/internal/dataset"
+	"github.com/mlship/mlship/internal/fpmath"
 )
 
 // Model is a loaded model directory: its card and weights, ready to predict in pure
 // Go. A Model is safe for concurrent use; each goroutine needs its own Scratch.
+// Predictions are the same bits on every GOARCH: products are rounded before they
+// are added (float64(x*y), which no architecture may fuse into an FMA
+// instruction) and exp and tanh are internal/fpmath's.
 type Model struct {
 	Card  *Card
 	Dir   string
@@ -86,7 +90,7 @@ func New(card *Card, tensors map[string]Tensor) (*Model, error) {
 	case "relu":
 		m.act = relu
 	case "tanh":
-		m.act = math.Tanh
+		m.act = fpmath.Tanh
 	}
 	params := n.Params()
 	if len(tensors) != len(params) {
@@ -181,7 +185,7 @@ func (m *Model) Forward(x []float64, s *Scratch) []float64 {
 			}
 			row := d.w[i*d.out : (i+1)*d.out]
 			for j, wij := range row {
-				out[j] += xi * wij
+				out[j] += float64(xi * wij)
 			}
 		}
 		if li < last {
@@ -222,7 +226,7 @@ func (c convLayer) forward(in, dst []float64, act func(float64) float64) int {
 						src := img[(y+dy)*c.w0:]
 						row := o[y*c.w0:]
 						for x := max(0, -dx); x < min(c.w0, c.w0-dx); x++ {
-							row[x] += wv * src[x+dx]
+							row[x] += float64(wv * src[x+dx])
 						}
 					}
 				}
@@ -259,9 +263,9 @@ func (c convLayer) forward(in, dst []float64, act func(float64) float64) int {
 
 func sigmoid(z float64) float64 {
 	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
+		return 1 / (1 + fpmath.Exp(-z))
 	}
-	e := math.Exp(z)
+	e := fpmath.Exp(z)
 	return e / (1 + e)
 }
 
@@ -272,7 +276,7 @@ func softmax(v []float64) {
 	}
 	sum := 0.0
 	for i, x := range v {
-		v[i] = math.Exp(x - mx)
+		v[i] = fpmath.Exp(x - mx)
 		sum += v[i]
 	}
 	for i := range v {
@@ -291,7 +295,7 @@ func (m *Model) Preprocess(raw []float64, s *Scratch) []float64 {
 func (m *Model) PredictRow(raw []float64, s *Scratch) []float64 {
 	out := m.Forward(m.Preprocess(raw, s), s)
 	if ts := m.Card.TargetScale; ts != nil {
-		out[0] = out[0]*ts.Std + ts.Mean
+		out[0] = float64(out[0]*ts.Std) + ts.Mean
 	}
 	return out
 }

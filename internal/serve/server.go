@@ -499,7 +499,7 @@ func (s *Server) run(wk *work, flat []float64, rows int, key string) error {
 		if !classifier {
 			v := out[0]
 			if ts := m.Card.TargetScale; ts != nil {
-				v = v*ts.Std + ts.Mean
+				v = float64(v*ts.Std) + ts.Mean // rounded first, as in model.PredictRow: no FMA on arm64
 			}
 			if math.IsInf(v, 0) || math.IsNaN(v) {
 				return notFinite(key, i)
