@@ -797,6 +797,27 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg replicas", err))
 				}
 			}
+			var minReplicas int
+			if inputArgs["minReplicas"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["minReplicas"]), &minReplicas)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg minReplicas", err))
+				}
+			}
+			var maxReplicas int
+			if inputArgs["maxReplicas"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["maxReplicas"]), &maxReplicas)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg maxReplicas", err))
+				}
+			}
+			var cpuTarget int
+			if inputArgs["cpuTarget"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["cpuTarget"]), &cpuTarget)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cpuTarget", err))
+				}
+			}
 			var manifests []*dagger.Directory
 			if inputArgs["manifests"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["manifests"]), &manifests)
@@ -860,6 +881,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg memoryLimit", err))
 				}
 			}
+			var monitoring string
+			if inputArgs["monitoring"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["monitoring"]), &monitoring)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg monitoring", err))
+				}
+			}
 			var dryRun bool
 			if inputArgs["dryRun"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
@@ -909,7 +937,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg config", err))
 				}
 			}
-			return (*Mlship).KubectlDeploy(&parent, ctx, image, name, namespace, replicas, manifests, container, model, timeout, progressDeadline, cpuRequest, cpuLimit, memoryRequest, memoryLimit, dryRun, render, noRollback, kubeconfig, context, kubeconfigData, config)
+			return (*Mlship).KubectlDeploy(&parent, ctx, image, name, namespace, replicas, minReplicas, maxReplicas, cpuTarget, manifests, container, model, timeout, progressDeadline, cpuRequest, cpuLimit, memoryRequest, memoryLimit, monitoring, dryRun, render, noRollback, kubeconfig, context, kubeconfigData, config)
 		case "Report":
 			var parent Mlship
 			err = json.Unmarshal(parentJSON, &parent)

@@ -435,10 +435,22 @@ func (m *Mlship) KubectlDeploy(
 	// +optional
 	// +default="default"
 	namespace string,
-	// replicas of the generated Deployment (0: scaled to zero)
+	// replicas of the generated Deployment (0: scaled to zero); with an autoscaler, the count it is
+	// created with
 	// +optional
 	// +default=2
 	replicas int,
+	// the autoscaler's minimum, at least 1 (default: 'replicas')
+	// +optional
+	minReplicas int,
+	// above the minimum: a HorizontalPodAutoscaler (CPU) scales the generated Deployment up to this
+	// many replicas; equal to it: that many replicas (default: 0: no autoscaler)
+	// +optional
+	maxReplicas int,
+	// the autoscaler's target average CPU utilisation, percent of 'cpu-request' (1 to 100)
+	// +optional
+	// +default=80
+	cpuTarget int,
 	// files or directories of YAML/JSON objects to apply instead of the generated Deployment and
 	// Service
 	// +optional
@@ -474,6 +486,11 @@ func (m *Mlship) KubectlDeploy(
 	// +optional
 	// +default="512Mi"
 	memoryLimit string,
+	// a ServiceMonitor and a PrometheusRule with the model's alerts (Prometheus Operator CRDs); auto:
+	// when the cluster serves them (always in render) (auto, on, off)
+	// +optional
+	// +default="auto"
+	monitoring string,
 	// server-side dry run: print the diff against the live objects, change nothing
 	// +optional
 	dryRun bool,
@@ -503,6 +520,9 @@ func (m *Mlship) KubectlDeploy(
 	cmd.str("name", name, "")
 	cmd.str("namespace", namespace, "default")
 	cmd.integer("replicas", replicas, 2)
+	cmd.integer("min-replicas", minReplicas, 0)
+	cmd.integer("max-replicas", maxReplicas, 0)
+	cmd.integer("cpu-target", cpuTarget, 80)
 	cmd.dirs("manifests", manifests)
 	cmd.str("container", container, "")
 	cmd.dir("model", model)
@@ -512,6 +532,7 @@ func (m *Mlship) KubectlDeploy(
 	cmd.str("cpu-limit", cpuLimit, "1")
 	cmd.str("memory-request", memoryRequest, "128Mi")
 	cmd.str("memory-limit", memoryLimit, "512Mi")
+	cmd.str("monitoring", monitoring, "auto")
 	cmd.boolean("dry-run", dryRun, false)
 	cmd.boolean("render", render, false)
 	cmd.boolean("no-rollback", noRollback, false)

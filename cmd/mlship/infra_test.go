@@ -176,13 +176,30 @@ current-context: c
 }
 
 // TestDeployValidation: settings that cannot work are refused (exit 2);
-// zero replicas is honoured.
+// zero replicas is honoured; an autoscaler's range renders a
+// HorizontalPodAutoscaler and a Deployment without spec.replicas.
 func TestDeployValidation(t *testing.T) {
 	image := "r.example.com/m@sha256:" + strings.Repeat("a", 64)
 	r := run(t, "kubectl-deploy", "--render", "--name", "m", "--image", image, "--replicas", "0")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "\n  replicas: 0\n")
 	assert.Contains(t, r.stdout, "terminationGracePeriodSeconds: 40\n")
+	assert.NotContains(t, r.stdout, "kind: PodDisruptionBudget", "no budget for no pods")
+
+	r = run(t, "kubectl-deploy", "--render", "--name", "m", "--image", image, "--replicas", "3", "--min-replicas", "2", "--max-replicas", "5", "--cpu-target", "70")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "\n  replicas:", "the autoscaler owns spec.replicas")
+	assert.Contains(t, r.stdout, "kind: HorizontalPodAutoscaler\n")
+	assert.Contains(t, r.stdout, "  maxReplicas: 5\n")
+	assert.Contains(t, r.stdout, "  minReplicas: 2\n")
+	assert.Contains(t, r.stdout, "        averageUtilization: 70\n")
+	assert.Contains(t, r.stdout, "kind: PodDisruptionBudget\n")
+	assert.Contains(t, r.stdout, "# needs the Prometheus Operator's CRDs (monitoring.coreos.com/v1); --monitoring off leaves it out\napiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\n")
+	assert.Contains(t, r.stdout, "kind: PrometheusRule\n")
+	assert.Contains(t, r.stderr, "they need the Prometheus Operator's CRDs")
+	r = run(t, "kubectl-deploy", "--render", "--name", "m", "--image", image, "--monitoring", "off")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "monitoring.coreos.com")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -191,6 +208,13 @@ func TestDeployValidation(t *testing.T) {
 		{[]string{"--cpu-request", "2", "--cpu-limit", "500m"}, "--cpu-request must not be above --cpu-limit (500m), got 2"},
 		{[]string{"--progress-deadline", "-5"}, "--progress-deadline must be at least 1 (seconds), got -5"},
 		{[]string{"--progress-deadline", "0"}, "--progress-deadline must be at least 1 (seconds), got 0"},
+		{[]string{"--min-replicas", "6", "--max-replicas", "5"}, "--max-replicas must be at least --min-replicas (6), got 5"},
+		{[]string{"--replicas", "3", "--max-replicas", "2"}, "--max-replicas must be at least --replicas (3), the minimum when --min-replicas is not given, got 2"},
+		{[]string{"--max-replicas", "-1"}, "--max-replicas must not be negative (0: no autoscaler), got -1"},
+		{[]string{"--min-replicas", "2"}, "--min-replicas needs --max-replicas: without it there is no autoscaler"},
+		{[]string{"--max-replicas", "5", "--cpu-target", "150"}, "--cpu-target must be between 1 and 100 (percent of --cpu-request), got 150"},
+		{[]string{"--max-replicas", "5", "--cpu-request", "0"}, "--cpu-request must be above 0 with an autoscaler (--max-replicas): its --cpu-target is a share of the request, got 0"},
+		{[]string{"--monitoring", "yes"}, `--monitoring: "yes" is not one of auto, on, off`},
 	} {
 		r := run(t, append([]string{"kubectl-deploy", "--render", "--name", "m", "--image", image}, tc.args...)...)
 		assert.Equal(t, 2, r.code, r.stderr)

@@ -31,7 +31,7 @@ const (
 func clusterConfig(t *testing.T, name, image string) (Config, kubernetes.Interface) {
 	c := kube.Shared(t)
 	cfg := Config{
-		Image: image, Name: name, Replicas: 2, ProgressDeadline: 8, Timeout: time.Minute,
+		Image: image, Name: name, Replicas: 2, CPUTarget: DefaultCPUTarget, ProgressDeadline: 8, Timeout: time.Minute,
 		Kube: KubeconfigSource{Path: c.Kubeconfig}, PollInterval: 200 * time.Millisecond,
 	}
 	rc, err := cfg.Kube.RESTConfig()
@@ -57,7 +57,8 @@ func TestDeployAndUpdate(t *testing.T) {
 	assert.Equal(t, "1", res.Revision)
 	assert.Equal(t, "update", res.Deployment)
 	assert.Equal(t, "update", res.Service)
-	assert.Equal(t, []string{"Deployment/default/update", "Service/default/update"}, res.Objects)
+	assert.Equal(t, []string{"Deployment/default/update", "Service/default/update", "PodDisruptionBudget/default/update"}, res.Objects)
+	assert.Equal(t, []string{"ServiceMonitor/default/update", "PrometheusRule/default/" + promRule(t, "update")}, res.Skipped, "the shared plane has no Prometheus Operator CRDs")
 	assert.Contains(t, logs.String(), "deployment default/update: successfully rolled out (2/2 available)")
 
 	d, err := kc.AppsV1().Deployments("default").Get(context.Background(), "update", metav1.GetOptions{})

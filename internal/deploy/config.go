@@ -1,6 +1,8 @@
 // Package deploy is the kubectl-deploy step: it applies the model server's
-// Deployment and Service (or the user's manifests with the image replaced) with
-// server-side apply, waits for the rollout with the rules of `kubectl rollout
+// Deployment and Service, with a HorizontalPodAutoscaler, a
+// PodDisruptionBudget, a ServiceMonitor and a PrometheusRule as configured and
+// served (or the user's manifests with the image replaced), with server-side
+// apply, waits for the rollout with the rules of `kubectl rollout
 // status`, and when it fails says why from the pods and events and rolls back to
 // the previous revision.
 package deploy
@@ -36,8 +38,25 @@ type Config struct {
 	Name string `mlship:"name"`
 	// Namespace for namespaced objects that name none (default "default").
 	Namespace string `mlship:"namespace"`
-	// Replicas of the generated Deployment (default 2).
+	// Replicas of the generated Deployment (default 2). With an autoscaler it
+	// is the count the Deployment is created with (within MinReplicas and
+	// MaxReplicas); from then on the autoscaler sets it.
 	Replicas int32 `mlship:"replicas"`
+	// MaxReplicas, when above the minimum (MinReplicas, else Replicas), adds a
+	// HorizontalPodAutoscaler (autoscaling/v2) on CPU utilisation between the
+	// two; equal to it, the Deployment runs that many. 0: no autoscaler.
+	MaxReplicas int32 `mlship:"max-replicas"`
+	// MinReplicas is the autoscaler's lower bound (default: Replicas).
+	MinReplicas int32 `mlship:"min-replicas"`
+	// CPUTarget is the autoscaler's target average CPU utilisation, percent of
+	// CPURequest (default 80, the Kubernetes and KServe default).
+	CPUTarget int32 `mlship:"cpu-target"`
+	// Monitoring says whether a ServiceMonitor and a PrometheusRule
+	// (monitoring.coreos.com/v1, the Prometheus Operator's) go with the
+	// generated objects: MonitoringAuto (when the cluster serves those kinds;
+	// rendered always), MonitoringOn (the cluster must serve them) or
+	// MonitoringOff.
+	Monitoring string `mlship:"monitoring"`
 	// Manifests are files or directories of YAML (or JSON) objects to apply
 	// instead of the generated ones; the image of Container is replaced.
 	Manifests []string `mlship:"manifests"`
@@ -84,17 +103,49 @@ type KubeconfigSource struct {
 	InCluster bool
 }
 
+// Values of Config.Monitoring.
+const (
+	MonitoringAuto = "auto"
+	MonitoringOn   = "on"
+	MonitoringOff  = "off"
+)
+
+// DefaultCPUTarget is the autoscaler's default CPU utilisation target, in
+// percent of the request: what the HorizontalPodAutoscaler itself uses when
+// no metric is given (kubectl autoscale without --cpu) and KServe's default.
+const DefaultCPUTarget = 80
+
 // DefaultConfig is what the generated objects get when nothing else is said.
 func DefaultConfig() Config {
 	return Config{
 		Namespace: "default", Replicas: 2, Timeout: 5 * time.Minute, ProgressDeadline: 600,
 		CPURequest: "100m", CPULimit: "1", MemoryRequest: "128Mi", MemoryLimit: "512Mi",
+		CPUTarget: DefaultCPUTarget, Monitoring: MonitoringAuto,
 	}
+}
+
+// replicaRange is the generated Deployment's range of replicas: min and max
+// equal without an autoscaler. initial is the count the Deployment is created
+// with (Replicas brought within the range); autoscaled says whether a
+// HorizontalPodAutoscaler owns spec.replicas.
+func (c Config) replicaRange() (lo, hi, initial int32, autoscaled bool) {
+	if c.MaxReplicas <= 0 || len(c.Manifests) > 0 {
+		return c.Replicas, c.Replicas, c.Replicas, false
+	}
+	lo, hi = c.MinReplicas, c.MaxReplicas
+	if lo <= 0 {
+		lo = c.Replicas
+	}
+	if lo < 1 || hi < lo {
+		return c.Replicas, c.Replicas, c.Replicas, false // refused by Validate
+	}
+	return lo, hi, min(max(c.Replicas, lo), hi), hi > lo
 }
 
 // setDefaults fills what a caller that did not start from DefaultConfig left
 // empty. Replicas and ProgressDeadline are taken as given: zero replicas is a
-// Deployment scaled to zero, and a zero deadline is refused by Validate.
+// Deployment scaled to zero, and a zero deadline is refused by Validate; so is
+// CPUTarget, refused when zero with an autoscaler.
 func (c *Config) setDefaults() {
 	d := DefaultConfig()
 	if c.Namespace == "" {
@@ -115,6 +166,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
+	}
+	if c.Monitoring == "" {
+		c.Monitoring = d.Monitoring
 	}
 }
 
@@ -142,6 +196,7 @@ func (c Config) Validate() error {
 	if c.Replicas < 0 {
 		add("replicas", "must not be negative, got %d", c.Replicas)
 	}
+	errs = append(errs, c.validateScaling()...)
 	if c.Timeout < 0 {
 		add("timeout", "must not be negative, got %s", c.Timeout)
 	}
@@ -172,7 +227,64 @@ func (c Config) Validate() error {
 	if c.DryRun && c.Render {
 		add("dry-run", "and {render} cannot both be given")
 	}
+	switch c.Monitoring {
+	case MonitoringAuto, MonitoringOff:
+	case MonitoringOn:
+		if len(c.Manifests) > 0 {
+			add("monitoring", "is about the generated objects; with {manifests}, add your own ServiceMonitor and PrometheusRule to them")
+		}
+	default:
+		add("monitoring", "must be auto, on or off, got %q", c.Monitoring)
+	}
 	return errors.Join(errs...)
+}
+
+// validateScaling checks the autoscaler's inputs (Validate's part).
+func (c Config) validateScaling() []error {
+	var errs []error
+	add := func(field, format string, a ...any) { errs = append(errs, fault.Field(field, format, a...)) }
+	if c.MaxReplicas < 0 {
+		add("max-replicas", "must not be negative (0: no autoscaler), got %d", c.MaxReplicas)
+	}
+	if c.MinReplicas < 0 {
+		add("min-replicas", "must not be negative, got %d", c.MinReplicas)
+	}
+	if c.MaxReplicas <= 0 {
+		if c.MinReplicas > 0 {
+			add("min-replicas", "needs {max-replicas}: without it there is no autoscaler")
+		}
+		if c.CPUTarget < 0 || c.CPUTarget > 100 {
+			add("cpu-target", "must be between 1 and 100 (percent of {cpu-request}), got %d", c.CPUTarget)
+		}
+		return errs
+	}
+	if len(c.Manifests) > 0 {
+		add("max-replicas", "is about the generated Deployment; with {manifests}, add your own HorizontalPodAutoscaler to them")
+		return errs
+	}
+	lo := c.MinReplicas
+	switch {
+	case lo == 0 && c.Replicas < 1:
+		add("replicas", "must be at least 1 with {max-replicas} (the autoscaler's minimum when {min-replicas} is not given), got %d", c.Replicas)
+		return errs
+	case lo == 0:
+		lo = c.Replicas
+		if c.MaxReplicas < lo {
+			add("max-replicas", "must be at least {replicas} (%d), the minimum when {min-replicas} is not given, got %d", lo, c.MaxReplicas)
+		}
+	case c.MaxReplicas < lo:
+		add("max-replicas", "must be at least {min-replicas} (%d), got %d", lo, c.MaxReplicas)
+	}
+	if _, _, _, autoscaled := c.replicaRange(); !autoscaled {
+		return errs
+	}
+	if c.CPUTarget < 1 || c.CPUTarget > 100 {
+		add("cpu-target", "must be between 1 and 100 (percent of {cpu-request}), got %d", c.CPUTarget)
+	}
+	if q, err := resource.ParseQuantity(c.CPURequest); err == nil && q.Sign() == 0 {
+		add("cpu-request", "must be above 0 with an autoscaler ({max-replicas}): its {cpu-target} is a share of the request, got %s", c.CPURequest)
+	}
+	return errs
 }
 
 // RESTConfig resolves the source into a client configuration. A kubeconfig
@@ -276,4 +388,10 @@ type Result struct {
 	DryRun     bool     `json:"dry_run,omitempty"`
 	Diff       string   `json:"diff,omitempty"`
 	Rendered   bool     `json:"rendered,omitempty"`
+	// Skipped are generated objects left out because the cluster does not
+	// serve their kind (ServiceMonitor and PrometheusRule with monitoring auto).
+	Skipped []string `json:"skipped,omitempty"`
+	// Deleted are objects an earlier deploy generated that this one no longer
+	// does (an autoscaler after --max-replicas 0, say).
+	Deleted []string `json:"deleted,omitempty"`
 }

@@ -22,8 +22,10 @@ import (
 	"github.com/mlship/mlship/internal/fault"
 )
 
-// Objects returns the objects a deploy would apply: the generated Deployment and
-// Service, or the manifests with the image replaced.
+// Objects returns the objects a deploy would apply: the generated ones (the
+// Deployment and Service, and as configured a HorizontalPodAutoscaler, a
+// PodDisruptionBudget, a ServiceMonitor and a PrometheusRule, whether or not a
+// cluster serves the last two), or the manifests with the image replaced.
 func Objects(cfg Config) ([]*unstructured.Unstructured, error) {
 	cfg.setDefaults()
 	if len(cfg.Manifests) == 0 {
@@ -156,8 +158,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if out == nil {
 			out = io.Discard
 		}
+		var op []string
 		for _, o := range objs {
 			res.Objects = append(res.Objects, objectName(o))
+			if needsOperator(o) {
+				op = append(op, objectName(o))
+			}
+		}
+		if len(op) > 0 {
+			fmt.Fprintf(logw, "rendered %s: they need the Prometheus Operator's CRDs (monitoring.coreos.com/v1); --monitoring off leaves them out\n", strings.Join(op, " and "))
 		}
 		res.Rendered = true
 		return res, render(out, objs)
@@ -175,8 +184,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	var diffs []string
+	if len(cfg.Manifests) == 0 {
+		if objs, err = cl.served(ctx, cfg, objs, res, logw); err != nil {
+			return nil, err
+		}
+		if diffs, err = cl.prune(ctx, cfg, objs, res, logw); err != nil {
+			return nil, err
+		}
+	}
+	_, _, initial, autoscaled := cfg.replicaRange()
 	for _, o := range objs {
+		if autoscaled && o.GetKind() == "Deployment" && len(cfg.Manifests) == 0 {
+			if err := cl.setReplicas(ctx, o, initial); err != nil {
+				return nil, err
+			}
+		}
 		applied, live, err := cl.apply(ctx, o, cfg.DryRun)
+		if err != nil && unasked(cfg, o) && apierrors.IsForbidden(err) {
+			res.Skipped = append(res.Skipped, objectName(o))
+			fmt.Fprintf(logw, "skipped %s, which mlship adds unasked: %v\n", objectName(o), err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -272,10 +300,29 @@ func explain(verb, resource, obj, user string, err error) error {
 		if errors.As(err, &st) {
 			msg = st.Status().Message
 		}
-		return fmt.Errorf("applying %s: forbidden: the credentials may not %s %s (grant get, list, watch, create and patch on it with RBAC): %s", obj, verb, resource, msg)
+		return &forbiddenError{fmt.Sprintf("applying %s: forbidden: the credentials may not %s %s (grant get, list, watch, create and patch on it with RBAC): %s", obj, verb, resource, msg), err}
 	}
 	if apierrors.IsUnauthorized(err) {
 		return fmt.Errorf("applying %s: the cluster refused the credentials (unauthorized): %w", obj, err)
 	}
 	return fmt.Errorf("applying %s: %w", obj, err)
+}
+
+// forbiddenError is an RBAC refusal said in one line; it wraps the API error.
+type forbiddenError struct {
+	msg string
+	err error
+}
+
+func (e *forbiddenError) Error() string { return e.msg }
+func (e *forbiddenError) Unwrap() error { return e.err }
+
+// unasked says whether o is an object mlship generates without being asked
+// (the disruption budget; the monitoring objects with monitoring auto): a
+// cluster that refuses it gets the deploy without it rather than a failed one.
+func unasked(cfg Config, o *unstructured.Unstructured) bool {
+	if len(cfg.Manifests) > 0 {
+		return false
+	}
+	return o.GroupVersionKind() == pdbGVK || (needsOperator(o) && cfg.Monitoring == MonitoringAuto)
 }

@@ -15,32 +15,74 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/mlship/mlship/internal/fault"
+	"github.com/mlship/mlship/monitoring"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 const testImage = "registry.example.com/acme/heart@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// TestRenderGolden renders the generated Deployment and Service.
-func TestRenderGolden(t *testing.T) {
-	var out bytes.Buffer
-	cfg := DefaultConfig()
-	cfg.Image, cfg.Name, cfg.Namespace, cfg.Render, cfg.Out, cfg.ProgressDeadline = testImage, "heart", "models", true, &out, 120
-	res, err := Run(t.Context(), cfg)
-	require.NoError(t, err)
-	assert.True(t, res.Rendered)
-	assert.Equal(t, []string{"Deployment/models/heart", "Service/models/heart"}, res.Objects)
-	golden := filepath.Join("testdata", "render.golden.yaml")
-	if *update {
-		require.NoError(t, os.WriteFile(golden, out.Bytes(), 0o644))
+// fakeRules stands in for monitoring.PrometheusRule in the golden files, so
+// that they change with the manifests rather than with the alert rules
+// (TestPrometheusRuleFromMonitoring checks the real ones are used).
+func fakeRules(t *testing.T) {
+	real := prometheusRuleYAML
+	t.Cleanup(func() { prometheusRuleYAML = real })
+	prometheusRuleYAML = func(name, namespace string) ([]byte, error) {
+		return fmt.Appendf(nil, "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: %s-alerts, namespace: %s, labels: {role: alert-rules}}\nspec: {groups: [{name: %s, rules: [{alert: Down, expr: up == 0}]}]}\n", name, namespace, name), nil
 	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	assert.Equal(t, string(want), out.String(), "run go test ./internal/deploy -run TestRenderGolden -update to accept")
+}
+
+// TestRenderGolden renders the generated objects: by default the Deployment,
+// the Service, a disruption budget (2 replicas) and the monitoring objects;
+// with an autoscaler, the Deployment without spec.replicas and the
+// HorizontalPodAutoscaler.
+func TestRenderGolden(t *testing.T) {
+	fakeRules(t)
+	for _, tc := range []struct {
+		golden string
+		mod    func(*Config)
+		want   []string
+	}{
+		{"render.golden.yaml", func(*Config) {}, []string{"Deployment/models/heart", "Service/models/heart", "PodDisruptionBudget/models/heart", "ServiceMonitor/models/heart", "PrometheusRule/models/heart-alerts"}},
+		{"render-autoscaled.golden.yaml", func(c *Config) {
+			c.Replicas, c.MinReplicas, c.MaxReplicas, c.CPUTarget, c.Monitoring = 3, 2, 5, 70, MonitoringOff
+		},
+			[]string{"Deployment/models/heart", "Service/models/heart", "HorizontalPodAutoscaler/models/heart", "PodDisruptionBudget/models/heart"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			var out, logs bytes.Buffer
+			cfg := DefaultConfig()
+			cfg.Image, cfg.Name, cfg.Namespace, cfg.Render, cfg.Out, cfg.Log, cfg.ProgressDeadline = testImage, "heart", "models", true, &out, &logs, 120
+			tc.mod(&cfg)
+			res, err := Run(t.Context(), cfg)
+			require.NoError(t, err)
+			assert.True(t, res.Rendered)
+			assert.Equal(t, tc.want, res.Objects)
+			golden := filepath.Join("testdata", tc.golden)
+			if *update {
+				require.NoError(t, os.WriteFile(golden, out.Bytes(), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), out.String(), "run go test ./internal/deploy -run TestRenderGolden -update to accept")
+			if cfg.Monitoring == MonitoringOff {
+				assert.Empty(t, logs.String())
+			} else {
+				assert.Equal(t, "rendered ServiceMonitor/models/heart and PrometheusRule/models/heart-alerts: they need the Prometheus Operator's CRDs (monitoring.coreos.com/v1); --monitoring off leaves them out\n", logs.String())
+			}
+		})
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -57,7 +99,7 @@ func TestValidate(t *testing.T) {
 		{"manifests need no name", func(c *Config) { c.Name, c.Manifests = "", []string{"x.yaml"} }, ""},
 		{"bad namespace", func(c *Config) { c.Namespace = "NS" }, `namespace "NS"`},
 		{"bad quantity", func(c *Config) { c.CPULimit = "lots" }, `cpu-limit "lots" is not a quantity`},
-		{"dry run and render", func(c *Config) { c.DryRun, c.Render = true, true }, "not both"},
+		{"dry run and render", func(c *Config) { c.DryRun, c.Render = true, true }, "dry-run and {render} cannot both be given"},
 		{"zero replicas", func(c *Config) { c.Replicas = 0 }, ""},
 		{"negative replicas", func(c *Config) { c.Replicas = -1 }, "replicas must not be negative, got -1"},
 		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "timeout must not be negative, got -1s"},
@@ -68,6 +110,27 @@ func TestValidate(t *testing.T) {
 		{"cpu request above limit", func(c *Config) { c.CPURequest, c.CPULimit = "1500m", "1" }, "cpu-request must not be above cpu-limit (1), got 1500m"},
 		{"request equal to limit", func(c *Config) { c.MemoryRequest, c.MemoryLimit, c.CPURequest = "1Gi", "1024Mi", "1000m" }, ""},
 		{"negative quantity", func(c *Config) { c.CPURequest = "-100m" }, "cpu-request must not be negative, got -100m"},
+		{"autoscaler", func(c *Config) { c.Replicas, c.MinReplicas, c.MaxReplicas = 3, 2, 5 }, ""},
+		{"autoscaler from replicas", func(c *Config) { c.MaxReplicas = 5 }, ""},
+		{"max equal to min", func(c *Config) { c.MinReplicas, c.MaxReplicas = 3, 3 }, ""},
+		{"min above max", func(c *Config) { c.MinReplicas, c.MaxReplicas = 6, 5 }, "max-replicas must be at least {min-replicas} (6), got 5"},
+		{"replicas above max", func(c *Config) { c.Replicas, c.MaxReplicas = 4, 3 }, "max-replicas must be at least {replicas} (4), the minimum when {min-replicas} is not given, got 3"},
+		{"replicas outside the range", func(c *Config) { c.Replicas, c.MinReplicas, c.MaxReplicas = 9, 2, 5 }, ""},
+		{"negative max", func(c *Config) { c.MaxReplicas = -1 }, "max-replicas must not be negative (0: no autoscaler), got -1"},
+		{"negative min", func(c *Config) { c.MinReplicas, c.MaxReplicas = -1, 5 }, "min-replicas must not be negative, got -1"},
+		{"min without max", func(c *Config) { c.MinReplicas = 2 }, "min-replicas needs {max-replicas}: without it there is no autoscaler"},
+		{"autoscaler from zero replicas", func(c *Config) { c.Replicas, c.MaxReplicas = 0, 5 }, "replicas must be at least 1 with {max-replicas} (the autoscaler's minimum when {min-replicas} is not given), got 0"},
+		{"zero replicas with a minimum", func(c *Config) { c.Replicas, c.MinReplicas, c.MaxReplicas = 0, 1, 5 }, ""},
+		{"cpu target above 100", func(c *Config) { c.MaxReplicas, c.CPUTarget = 5, 150 }, "cpu-target must be between 1 and 100 (percent of {cpu-request}), got 150"},
+		{"cpu target zero", func(c *Config) { c.MaxReplicas, c.CPUTarget = 5, 0 }, "cpu-target must be between 1 and 100 (percent of {cpu-request}), got 0"},
+		{"cpu target negative without autoscaler", func(c *Config) { c.CPUTarget = -5 }, "cpu-target must be between 1 and 100 (percent of {cpu-request}), got -5"},
+		{"cpu target unused", func(c *Config) { c.CPUTarget = 0 }, ""},
+		{"no cpu request", func(c *Config) { c.MaxReplicas, c.CPURequest = 5, "0" }, "cpu-request must be above 0 with an autoscaler ({max-replicas}): its {cpu-target} is a share of the request, got 0"},
+		{"no cpu request, no autoscaler", func(c *Config) { c.CPURequest = "0" }, ""},
+		{"autoscaler with manifests", func(c *Config) { c.Manifests, c.MaxReplicas = []string{"x.yaml"}, 5 }, "max-replicas is about the generated Deployment; with {manifests}, add your own HorizontalPodAutoscaler to them"},
+		{"monitoring on with manifests", func(c *Config) { c.Manifests, c.Monitoring = []string{"x.yaml"}, MonitoringOn }, "monitoring is about the generated objects"},
+		{"monitoring auto with manifests", func(c *Config) { c.Manifests = []string{"x.yaml"} }, ""},
+		{"bad monitoring", func(c *Config) { c.Monitoring = "yes" }, `monitoring must be auto, on or off, got "yes"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,8 +143,11 @@ func TestValidate(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, fault.PlainNames(err.Error()), fault.PlainNames(tc.want))
 			assert.Equal(t, fault.Usage, fault.CodeOf(err))
+			fields := fault.Fields(err)
+			require.Len(t, fields, 1, "one field error: %v", err)
+			assert.Equal(t, strings.Fields(tc.want)[0], fields[0].Field)
 		})
 	}
 }
@@ -352,4 +418,148 @@ func TestUnifiedDiff(t *testing.T) {
 	want := "--- live\n+++ applied\n@@ -1,6 +1,6 @@\n a\n b\n-c\n+C\n d\n e\n f\n@@ -8,3 +8,4 @@\n h\n i\n j\n+k\n"
 	assert.Equal(t, want, got)
 	assert.Equal(t, "--- x\n+++ y\n@@ -1,0 +1,1 @@\n+new\n", unified(nil, []string{"new\n"}, "x", "y"))
+}
+
+// kinds lists the kinds of objs in order.
+func kinds(objs []*unstructured.Unstructured) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.GetKind())
+	}
+	return out
+}
+
+// TestGeneratedObjects: which objects go with which replicas, and their specs.
+func TestGeneratedObjects(t *testing.T) {
+	const (
+		dep, svc, hpa, pdb, sm, pr = "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule"
+	)
+	for _, tc := range []struct {
+		name          string
+		mod           func(*Config)
+		want          []string
+		replicas      int32 // of the Deployment; -1: left out
+		minR, maxR    int32 // of the autoscaler
+		wantCPUTarget int32
+	}{
+		{"defaults", func(*Config) {}, []string{dep, svc, pdb, sm, pr}, 2, 0, 0, 0},
+		{"one replica", func(c *Config) { c.Replicas = 1 }, []string{dep, svc, sm, pr}, 1, 0, 0, 0},
+		{"scaled to zero", func(c *Config) { c.Replicas = 0 }, []string{dep, svc, sm, pr}, 0, 0, 0, 0},
+		{"monitoring off", func(c *Config) { c.Monitoring = MonitoringOff }, []string{dep, svc, pdb}, 2, 0, 0, 0},
+		{"monitoring on", func(c *Config) { c.Monitoring = MonitoringOn }, []string{dep, svc, pdb, sm, pr}, 2, 0, 0, 0},
+		{"autoscaler", func(c *Config) { c.Replicas, c.MinReplicas, c.MaxReplicas = 3, 2, 5 }, []string{dep, svc, hpa, pdb, sm, pr}, -1, 2, 5, 80},
+		{"autoscaler from replicas", func(c *Config) { c.Replicas, c.MaxReplicas, c.CPUTarget = 3, 10, 60 }, []string{dep, svc, hpa, pdb, sm, pr}, -1, 3, 10, 60},
+		{"autoscaler from one", func(c *Config) { c.Replicas, c.MinReplicas, c.MaxReplicas = 1, 1, 4 }, []string{dep, svc, hpa, pdb, sm, pr}, -1, 1, 4, 80},
+		{"max equal to min", func(c *Config) { c.Replicas, c.MinReplicas, c.MaxReplicas = 5, 3, 3 }, []string{dep, svc, pdb, sm, pr}, 3, 0, 0, 0},
+		{"max equal to min of one", func(c *Config) { c.Replicas, c.MinReplicas, c.MaxReplicas = 5, 1, 1 }, []string{dep, svc, sm, pr}, 1, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Image, cfg.Name, cfg.Namespace = testImage, "heart", "models"
+			tc.mod(&cfg)
+			require.NoError(t, cfg.Validate())
+			objs, err := Objects(cfg)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, kinds(objs))
+			for _, o := range objs {
+				assert.Equal(t, "models", o.GetNamespace(), objectName(o))
+				assert.Equal(t, "mlship", o.GetLabels()["app.kubernetes.io/managed-by"], objectName(o))
+				assert.Equal(t, "heart", o.GetLabels()["app.kubernetes.io/instance"], objectName(o))
+			}
+
+			var d appsv1.Deployment
+			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, &d))
+			if tc.replicas < 0 {
+				_, found, _ := unstructured.NestedFieldNoCopy(objs[0].Object, "spec", "replicas")
+				assert.False(t, found, "an autoscaler owns spec.replicas: left out of the applied object")
+			} else {
+				require.NotNil(t, d.Spec.Replicas)
+				assert.Equal(t, tc.replicas, *d.Spec.Replicas)
+			}
+			anns := d.Spec.Template.Annotations
+			assert.Equal(t, "true", anns["prometheus.io/scrape"])
+			assert.Equal(t, "8080", anns["prometheus.io/port"])
+			assert.Equal(t, "/metrics", anns["prometheus.io/path"])
+			var s corev1.Service
+			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(objs[1].Object, &s))
+			for k := range s.Annotations {
+				assert.NotContains(t, k, "prometheus.io", "scraped through the pods only")
+			}
+
+			for _, o := range objs {
+				switch o.GetKind() {
+				case hpa:
+					var h autoscalingv2.HorizontalPodAutoscaler
+					require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &h))
+					assert.Equal(t, "autoscaling/v2", h.APIVersion)
+					assert.Equal(t, autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "heart"}, h.Spec.ScaleTargetRef)
+					require.NotNil(t, h.Spec.MinReplicas)
+					assert.Equal(t, tc.minR, *h.Spec.MinReplicas)
+					assert.Equal(t, tc.maxR, h.Spec.MaxReplicas)
+					require.Len(t, h.Spec.Metrics, 1)
+					m := h.Spec.Metrics[0]
+					require.NotNil(t, m.Resource)
+					assert.Equal(t, corev1.ResourceCPU, m.Resource.Name)
+					assert.Equal(t, autoscalingv2.UtilizationMetricType, m.Resource.Target.Type)
+					require.NotNil(t, m.Resource.Target.AverageUtilization)
+					assert.Equal(t, tc.wantCPUTarget, *m.Resource.Target.AverageUtilization)
+					cpu := d.Spec.Template.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]
+					assert.False(t, cpu.IsZero(), "utilisation is a share of the CPU request")
+				case pdb:
+					var p policyv1.PodDisruptionBudget
+					require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &p))
+					require.NotNil(t, p.Spec.MaxUnavailable)
+					assert.Equal(t, intstr.FromInt32(1), *p.Spec.MaxUnavailable)
+					assert.Nil(t, p.Spec.MinAvailable)
+					assert.Equal(t, d.Spec.Selector, p.Spec.Selector)
+					require.NotNil(t, p.Spec.UnhealthyPodEvictionPolicy)
+					assert.Equal(t, policyv1.AlwaysAllow, *p.Spec.UnhealthyPodEvictionPolicy)
+				case sm:
+					assert.Equal(t, "monitoring.coreos.com/v1", o.GetAPIVersion())
+					sel, _, _ := unstructured.NestedStringMap(o.Object, "spec", "selector", "matchLabels")
+					assert.Equal(t, d.Spec.Selector.MatchLabels, sel)
+					assert.Subset(t, s.Labels, sel, "selects the Service")
+					eps, _, _ := unstructured.NestedSlice(o.Object, "spec", "endpoints")
+					assert.Equal(t, []any{map[string]any{"port": "http", "path": "/metrics"}}, eps)
+					assert.Equal(t, "http", s.Spec.Ports[0].Name, "the Service's port that serves /metrics")
+				}
+			}
+		})
+	}
+}
+
+// TestPrometheusRuleFromMonitoring: the PrometheusRule is the one package
+// monitoring makes for the model, with mlship's labels added.
+func TestPrometheusRuleFromMonitoring(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Image, cfg.Name, cfg.Namespace = testImage, "heart", "models"
+	objs, err := Objects(cfg)
+	require.NoError(t, err)
+	got := objs[len(objs)-1]
+	require.Equal(t, "PrometheusRule", got.GetKind())
+	b, err := monitoring.PrometheusRule("heart", "models")
+	require.NoError(t, err)
+	var want map[string]any
+	require.NoError(t, yaml.Unmarshal(b, &want))
+	assert.Equal(t, want["spec"], got.Object["spec"])
+	wantMeta := want["metadata"].(map[string]any)
+	assert.Equal(t, wantMeta["name"], got.GetName())
+	assert.Equal(t, "models", got.GetNamespace())
+	if l, ok := wantMeta["labels"].(map[string]any); ok {
+		for k, v := range l {
+			assert.Equal(t, v, got.GetLabels()[k], "the rule's own label %s is kept", k)
+		}
+	}
+	assert.Equal(t, "mlship", got.GetLabels()["app.kubernetes.io/managed-by"])
+
+	// A rule that is not a PrometheusRule is refused.
+	fakeRules(t)
+	prometheusRuleYAML = func(string, string) ([]byte, error) {
+		return []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"), nil
+	}
+	_, err = Objects(cfg)
+	assert.ErrorContains(t, err, `alert rules of heart: got /v1, Kind=ConfigMap "x", want a named monitoring.coreos.com/v1, Kind=PrometheusRule`)
+	cfg.Monitoring = MonitoringOff
+	_, err = Objects(cfg)
+	assert.NoError(t, err, "not asked for with monitoring off")
 }

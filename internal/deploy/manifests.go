@@ -15,16 +15,20 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/mlship/mlship/internal/model"
+	"github.com/mlship/mlship/monitoring"
 )
 
 // Annotation keys on generated objects.
@@ -57,7 +61,29 @@ func gracePeriod() int64 {
 	return int64((DrainDelay + ShutdownTimeout + GraceMargin + time.Second - 1) / time.Second)
 }
 
-// generate builds the Deployment and Service for mlship-serve.
+// Kinds generated besides the Deployment and Service.
+var (
+	hpaGVK            = schema.GroupVersionKind{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"}
+	pdbGVK            = schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}
+	serviceMonitorGVK = schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}
+	promRuleGVK       = schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"}
+)
+
+// prometheusRuleYAML is the PrometheusRule with the model's alerts (a
+// variable for the golden tests).
+var prometheusRuleYAML = monitoring.PrometheusRule
+
+// needsOperator says whether o is of a Prometheus Operator kind, which a
+// cluster serves only with the operator's CRDs installed.
+func needsOperator(o *unstructured.Unstructured) bool {
+	return o.GroupVersionKind().Group == serviceMonitorGVK.Group
+}
+
+// generate builds the objects for mlship-serve: the Deployment and Service;
+// a HorizontalPodAutoscaler when the replicas have a range; a
+// PodDisruptionBudget when more than one pod may run; and, unless monitoring
+// is off, a ServiceMonitor and a PrometheusRule. With an autoscaler the
+// Deployment has no spec.replicas (Run sets it when it creates it).
 func generate(c Config) ([]*unstructured.Unstructured, error) {
 	labels := map[string]string{
 		"app.kubernetes.io/name":       c.Name,
@@ -96,12 +122,13 @@ func generate(c Config) ([]*unstructured.Unstructured, error) {
 	for k, v := range anns {
 		podAnns[k] = v
 	}
+	_, hi, initial, autoscaled := c.replicaRange()
 	zero := intstr.FromInt32(0)
 	one := intstr.FromInt32(1)
 	no, yes := false, true
 	uid := int64(65532)
 	grace := gracePeriod()
-	replicas := c.Replicas
+	replicas := initial
 	deadline := c.ProgressDeadline
 	history := int32(10)
 	probe := func(path string, period, failures int32) *corev1.Probe {
@@ -159,16 +186,25 @@ func generate(c Config) ([]*unstructured.Unstructured, error) {
 		},
 	}
 	svc := &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, Labels: labels, Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": fmt.Sprint(Port)}},
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		// No prometheus.io annotations here: the pods have them, and Prometheus's
+		// usual kubernetes-service-endpoints job would scrape them a second time.
+		ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, Labels: labels},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: selector,
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
 		},
 	}
+	objs := []runtime.Object{dep, svc}
+	if autoscaled {
+		objs = append(objs, autoscaler(c, labels))
+	}
+	if hi > 1 {
+		objs = append(objs, disruptionBudget(c, labels, selector))
+	}
 	var out []*unstructured.Unstructured
-	for _, o := range []runtime.Object{dep, svc} {
+	for _, o := range objs {
 		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 		if err != nil {
 			return nil, err
@@ -179,7 +215,111 @@ func generate(c Config) ([]*unstructured.Unstructured, error) {
 		unstructured.RemoveNestedField(u.Object, "status")
 		out = append(out, u)
 	}
+	if autoscaled {
+		// Left out, as the HorizontalPodAutoscaler's documentation asks: each
+		// apply would otherwise reset the count the autoscaler chose.
+		unstructured.RemoveNestedField(out[0].Object, "spec", "replicas")
+	}
+	if c.Monitoring != MonitoringOff {
+		mon, err := monitoringObjects(c, labels, selector)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mon...)
+	}
 	return out, nil
+}
+
+// autoscaler is the HorizontalPodAutoscaler of the generated Deployment: CPU
+// utilisation against the container's request, the autoscaler's default
+// behavior (scale down after a 5-minute window).
+func autoscaler(c Config, labels map[string]string) *autoscalingv2.HorizontalPodAutoscaler {
+	lo, hi, _, _ := c.replicaRange()
+	target := c.CPUTarget
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		TypeMeta:   metav1.TypeMeta{APIVersion: hpaGVK.GroupVersion().String(), Kind: hpaGVK.Kind},
+		ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, Labels: labels},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: c.Name},
+			MinReplicas:    &lo,
+			MaxReplicas:    hi,
+			Metrics: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType,
+				Resource: &autoscalingv2.ResourceMetricSource{
+					Name:   corev1.ResourceCPU,
+					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &target},
+				},
+			}},
+		},
+	}
+}
+
+// disruptionBudget lets voluntary disruptions (node drains, cluster upgrades)
+// take one pod at a time. maxUnavailable rather than minAvailable: with one
+// pod left (an autoscaler's minimum of 1) a drain still proceeds; and unhealthy
+// pods may always be evicted, so a crash-looping pod never blocks a drain.
+func disruptionBudget(c Config, labels, selector map[string]string) *policyv1.PodDisruptionBudget {
+	one := intstr.FromInt32(1)
+	always := policyv1.AlwaysAllow
+	return &policyv1.PodDisruptionBudget{
+		TypeMeta:   metav1.TypeMeta{APIVersion: pdbGVK.GroupVersion().String(), Kind: pdbGVK.Kind},
+		ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace, Labels: labels},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable:             &one,
+			Selector:                   &metav1.LabelSelector{MatchLabels: selector},
+			UnhealthyPodEvictionPolicy: &always,
+		},
+	}
+}
+
+// monitoringObjects are the ServiceMonitor, which has the Prometheus Operator
+// scrape the Service's endpoints (port http, /metrics; the job label is the
+// Service's name), and the PrometheusRule with the model's alerts (package
+// monitoring).
+func monitoringObjects(c Config, labels, selector map[string]string) ([]*unstructured.Unstructured, error) {
+	sm := &unstructured.Unstructured{Object: map[string]any{
+		"spec": map[string]any{
+			"selector":  map[string]any{"matchLabels": toAny(selector)},
+			"endpoints": []any{map[string]any{"port": "http", "path": "/metrics"}},
+		},
+	}}
+	sm.SetGroupVersionKind(serviceMonitorGVK)
+	sm.SetName(c.Name)
+	sm.SetNamespace(c.Namespace)
+	sm.SetLabels(labels)
+
+	b, err := prometheusRuleYAML(c.Name, c.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("alert rules of %s: %w", c.Name, err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("alert rules of %s: %w", c.Name, err)
+	}
+	pr := &unstructured.Unstructured{Object: m}
+	if gvk := pr.GroupVersionKind(); gvk != promRuleGVK || pr.GetName() == "" {
+		return nil, fmt.Errorf("alert rules of %s: got %s %q, want a named %s", c.Name, gvk.String(), pr.GetName(), promRuleGVK.String())
+	}
+	pr.SetNamespace(c.Namespace)
+	prLabels := pr.GetLabels()
+	if prLabels == nil {
+		prLabels = map[string]string{}
+	}
+	for k, v := range labels {
+		if _, ok := prLabels[k]; !ok {
+			prLabels[k] = v
+		}
+	}
+	pr.SetLabels(prLabels)
+	return []*unstructured.Unstructured{sm, pr}, nil
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // imageVersion is a label-safe version from the image: the tag, or the digest's
@@ -354,6 +494,9 @@ func setImage(objs []*unstructured.Unstructured, container, image string) (int, 
 	return n, nil
 }
 
+// operatorNote heads a rendered ServiceMonitor or PrometheusRule.
+const operatorNote = "# needs the Prometheus Operator's CRDs (monitoring.coreos.com/v1); --monitoring off leaves it out\n"
+
 // render writes objects as a YAML stream.
 func render(w io.Writer, objs []*unstructured.Unstructured) error {
 	for i, o := range objs {
@@ -363,6 +506,11 @@ func render(w io.Writer, objs []*unstructured.Unstructured) error {
 		}
 		if i > 0 {
 			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		if needsOperator(o) {
+			if _, err := io.WriteString(w, operatorNote); err != nil {
 				return err
 			}
 		}
