@@ -8,7 +8,7 @@ BIN       := bin
 
 
 
-.PHONY: all build serverbins demo test gen test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy bench-actions kube-build kube-up kube-down clean
+.PHONY: all build serverbins demo test gen test-unit test-integration lint fuzz bench bench-train bench-serve bench-image bench-deploy bench-actions bench-monitor kube-build kube-up kube-down clean
 
 all: build
 
@@ -78,6 +78,11 @@ bench: bench-train bench-serve bench-image bench-deploy
 ## bench-actions: the GitHub actions' own overhead under act, against the binary in a run: step
 bench-actions: build
 	bash bench/actions.sh
+
+## bench-monitor: mlship monitor over 100 features and 24 h of history (backfilled into a
+## real Prometheus with promtool) against Prometheus's own evaluation of the same queries
+bench-monitor:
+	$(GO) test -run '^$$' -bench Monitor100Features24h -benchtime 5x ./internal/monitor/
 
 ## bench-deploy: kubectl-deploy vs kubectl apply + rollout status on a local control plane
 bench-deploy:

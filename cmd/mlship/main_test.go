@@ -141,6 +141,8 @@ current-context: c
 			"--push", "--smoke-test=false", "--timeout", "3s", "--server-bin", "linux/amd64=" + serveBin}, 3, "pushing "},
 		{"an unreachable cluster is 3", []string{"kubectl-deploy", "-q", "--kubeconfig", kubeconfig, "--name", "m",
 			"--image", "r.example.com/m@sha256:" + strings.Repeat("a", 64), "--timeout", "5s"}, 3, "connection refused"},
+		{"an unreachable Prometheus is 3", []string{"monitor", "-q", "--prometheus", "http://" + closedPort(t), "--model", "heart"}, 3, "connection refused"},
+		{"a bad monitor bound is 2", []string{"monitor", "--prometheus", "http://127.0.0.1:9", "--model", "heart", "--max-error-rate", "2"}, 2, "--max-error-rate must be between 0 and 1, got 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

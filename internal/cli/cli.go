@@ -106,7 +106,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Input(err) })
 	root.AddCommand(newTrainCmd(stdout, stderr), newGateCmd(stdout), newImageCmd(stdout, stderr), newDeployCmd(stdout, stderr),
-		newReportCmd(stdout), newCommentCmd(stdout, stderr), newRunCmd(stdout, stderr), newVersionCmd(stdout), newGenCmd(stdout))
+		newReportCmd(stdout), newCommentCmd(stdout, stderr), newMonitorCmd(stdout, stderr), newRunCmd(stdout, stderr), newVersionCmd(stdout), newGenCmd(stdout))
 	return root
 }
 

@@ -26,6 +26,9 @@ type gitlabStep struct {
 	reports    map[string]string
 	when       string // artifacts:when and job when
 	env        bool   // a GitLab environment (deploy)
+	// scheduled jobs run in scheduled (and manually started) pipelines, not
+	// in merge request and branch ones, and stay out of pipeline.yml.
+	scheduled bool
 }
 
 var gitlabSteps = []gitlabStep{
@@ -42,6 +45,9 @@ var gitlabSteps = []gitlabStep{
 	{step: "comment", stage: ".post",
 		fromDotenv: map[string]string{"model": "MODEL_DIR"}, paths: []string{"mlship-out/metrics.txt", "mlship-report.md", "mlship-report.md.json"},
 		reports: map[string]string{"metrics": "mlship-out/metrics.txt"}, when: "always"},
+	// The monitoring loop: a scheduled pipeline checks the live model and, on
+	// a breach, triggers the retraining pipeline (trigger: gitlab).
+	{step: "monitor", stage: "test", paths: []string{"mlship-out/monitor.md"}, scheduled: true},
 }
 
 // templateInputs are every template's own inputs besides the step's.
@@ -81,6 +87,9 @@ func GitLabTemplates() map[string][]byte {
 		one.WriteString("---\n")
 		one.WriteString(gitlabJob(g, ""))
 		out["ci-templates/"+g.step+".yml"] = []byte(one.String())
+		if g.scheduled {
+			continue
+		}
 
 		// The pipeline's inputs: the steps' inputs once each, and per-step
 		// prefixed where steps disagree (stage).
@@ -214,7 +223,13 @@ func gitlabJob(g gitlabStep, prefix string) string {
 			fmt.Fprintf(&b, "    - {job: '%s-%s', optional: true}\n", in("job-prefix", true), n)
 		}
 	}
-	b.WriteString("  rules:\n    - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH\n")
+	// Scheduled pipelines run the monitor; the model's jobs run in them only
+	// when the schedule (or the monitor's trigger) sets MLSHIP_RETRAIN=true.
+	if g.scheduled {
+		b.WriteString("  rules:\n    - if: $CI_PIPELINE_SOURCE == \"schedule\" && $MLSHIP_RETRAIN != \"true\"\n    - if: $CI_PIPELINE_SOURCE == \"web\" && $MLSHIP_MONITOR == \"true\"\n")
+	} else {
+		b.WriteString("  rules:\n    - if: $CI_PIPELINE_SOURCE == \"schedule\" && $MLSHIP_RETRAIN != \"true\"\n      when: never\n    - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH\n")
+	}
 	if g.when == "always" {
 		b.WriteString("      when: always\n")
 		// the first rule too
@@ -259,6 +274,8 @@ func gitlabJob(g gitlabStep, prefix string) string {
 		}
 	case "train":
 		b.WriteString("    - export MLSHIP_OUT=\"${MLSHIP_OUT:-mlship-out/model}\"\n")
+	case "monitor":
+		b.WriteString("    - export MLSHIP_OUT=\"${MLSHIP_OUT:-mlship-out/monitor.md}\"\n")
 	}
 	fmt.Fprintf(&b, "    - set -- ; if [ -n \"$MLSHIP_TEMPLATE_CONFIG\" ]; then set -- --config \"$MLSHIP_TEMPLATE_CONFIG\"; fi\n")
 	if g.step == "comment" {

@@ -9,6 +9,7 @@ import (
 	"github.com/mlship/mlship/internal/deploy"
 	"github.com/mlship/mlship/internal/gate"
 	"github.com/mlship/mlship/internal/image"
+	"github.com/mlship/mlship/internal/monitor"
 	"github.com/mlship/mlship/internal/train"
 )
 
@@ -68,6 +69,17 @@ type CommentInputs struct {
 	GitLabToken string `mlship:"gitlab-token"`
 }
 
+// MonitorInputs are monitor's inputs.
+type MonitorInputs struct {
+	monitor.Config
+	Trigger            string `mlship:"trigger"`
+	Repo               string `mlship:"repo"`
+	Ref                string `mlship:"ref"`
+	RunURL             string `mlship:"run-url"`
+	GitHubToken        string `mlship:"github-token"`
+	GitLabTriggerToken string `mlship:"gitlab-trigger-token"`
+}
+
 // RunInputs are run's own inputs; the steps' come from mlship.yaml.
 type RunInputs struct {
 	Project string `mlship:"project"`
@@ -92,6 +104,8 @@ func Inputs(step string) any {
 		return &ReportInputs{}
 	case "comment":
 		return &CommentInputs{Artifact: "mlship-report.md"}
+	case "monitor":
+		return &MonitorInputs{Config: monitor.DefaultConfig()}
 	case "run":
 		return &RunInputs{Project: ".", Out: "mlship-out"}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/mlship/mlship/internal/gate"
 	"github.com/mlship/mlship/internal/image"
 	"github.com/mlship/mlship/internal/model"
+	"github.com/mlship/mlship/internal/monitor"
 	"github.com/mlship/mlship/internal/spec"
 	"github.com/mlship/mlship/internal/train"
 )
@@ -52,6 +53,13 @@ func TestOutputsMatchTheSpec(t *testing.T) {
 		assert.Equal(t, want, slices.Sorted(maps.Keys(got)), step)
 		run = append(run, want...)
 	}
+	// monitor is not part of run: its outputs are checked on their own.
+	var monWant []string
+	for _, o := range spec.Lookup("monitor").Outputs {
+		monWant = append(monWant, o.Name)
+	}
+	slices.Sort(monWant)
+	assert.Equal(t, monWant, slices.Sorted(maps.Keys(MonitorOutputs(&monitor.Result{}))), "monitor")
 	var runOuts []string
 	for _, o := range spec.Lookup("run").Outputs {
 		runOuts = append(runOuts, o.Name)
