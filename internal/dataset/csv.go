@@ -11,29 +11,47 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
+
+	"github.com/mlship/mlship/internal/category"
 )
 
-// Frame is a CSV file read as numbers: one float64 per cell, NaN for a
-// missing cell.
+// Frame is a CSV file read as numbers and text: one float64 per cell of a
+// column of numbers, NaN for a missing cell, and the cells of the text
+// columns as text.
 type Frame struct {
-	Path   string      // as given
-	Header []string    // column names, trimmed, unique and non-empty
-	Rows   [][]float64 // NaN for a missing cell; every row has len(Header) cells
-	Lines  []int       // 1-based line number in the file of each row (header is line 1)
-	SHA256 string      // hex sha256 of the file bytes
+	Path   string   // as given
+	Header []string // column names, trimmed, unique and non-empty
+	// Rows holds one float64 per cell: NaN for a missing cell, and for every
+	// cell of a text column (see Text). Every row has len(Header) cells.
+	Rows [][]float64
+	// Text holds the text columns: those with a cell that is neither a number
+	// (true and false count as 1 and 0) nor a missing marker. Text[j] is nil
+	// for a column of numbers; for a text column Text[j][i] is the cell of row
+	// i as category.Canon reads it ("" when missing; a number as its shortest
+	// text). Text is nil when no column is text.
+	Text [][]string
+	// TextInfo says, for each text column (indexed like Header), where its
+	// first text cell is and how many of its cells are numbers.
+	TextInfo []TextInfo
+	Lines    []int  // 1-based line number in the file of each row (header is line 1)
+	SHA256   string // hex sha256 of the file bytes
 }
+
+// TextInfo describes a text column of a Frame, for messages.
+type TextInfo struct {
+	Line    int    // the line of its first text cell
+	Cell    string // that cell, trimmed
+	Texts   int    // cells that are text
+	Numbers int    // cells that are numbers
+}
+
+// IsText reports whether column j is a text column.
+func (f *Frame) IsText(j int) bool { return j < len(f.Text) && f.Text[j] != nil }
 
 // IsMissing reports whether a cell value (before trimming) is a missing
 // marker: "", "?", "NA", "NaN", "nan", "N/A", "null" or "NULL".
-func IsMissing(cell string) bool {
-	switch strings.TrimSpace(cell) {
-	case "", "?", "NA", "NaN", "nan", "N/A", "null", "NULL":
-		return true
-	}
-	return false
-}
+func IsMissing(cell string) bool { return category.IsMissing(cell) }
 
 // ReadCSV reads the CSV file at path. See ReadCSVFrom.
 func ReadCSV(path string) (*Frame, error) {
@@ -48,11 +66,14 @@ func ReadCSV(path string) (*Frame, error) {
 // utf8BOM is stripped from the start of the input.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// ReadCSVFrom reads a CSV stream with a header line and numeric cells; name
-// is used as Frame.Path and in errors. A UTF-8 byte order mark is stripped,
-// CRLF line ends and quoted fields are accepted, blank lines are skipped,
-// and whitespace around numbers is ignored. Missing markers (see IsMissing)
-// become NaN. Every error is an *Error naming the line and column.
+// ReadCSVFrom reads a CSV stream with a header line; name is used as
+// Frame.Path and in errors. A UTF-8 byte order mark is stripped, CRLF line
+// ends and quoted fields are accepted, blank lines are skipped, and
+// whitespace around cells is ignored. Missing markers (see IsMissing) become
+// NaN, true and false (any case) 1 and 0. A column with a cell that is
+// neither a number nor missing is a text column (Frame.Text), whatever its
+// other cells hold. An infinite or overflowing number is an error in any
+// column. Every error is an *Error naming the line and column.
 func ReadCSVFrom(name string, r io.Reader) (*Frame, error) {
 	h := sha256.New()
 	var last lastLine
@@ -121,7 +142,8 @@ func ReadCSVFrom(name string, r io.Reader) (*Frame, error) {
 	ncol := len(header)
 
 	fr := &Frame{Path: name, Header: header}
-	var block []float64 // backing store for rows, allocated in chunks
+	var block []float64            // backing store for rows, allocated in chunks
+	var intern []map[string]string // per text column: one copy of each cell text
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -143,12 +165,37 @@ func ReadCSVFrom(name string, r io.Reader) (*Frame, error) {
 		row := block[:ncol:ncol]
 		block = block[ncol:]
 		for j, cell := range rec {
-			v, msg := parseCell(cell)
-			if msg != "" {
+			v, kind := category.Parse(cell)
+			if kind == category.Infinite {
 				l, _ := cr.FieldPos(j)
-				return fail(l, header[j], msg, nil)
+				return fail(l, header[j], quoteCell(strings.TrimSpace(cell))+" is not a finite number", nil)
 			}
-			row[j] = v
+			if kind == category.Text && !fr.IsText(j) {
+				if fr.Text == nil {
+					fr.Text = make([][]string, ncol)
+					fr.TextInfo = make([]TextInfo, ncol)
+					intern = make([]map[string]string, ncol)
+				}
+				intern[j] = map[string]string{}
+				fr.toText(j, intern[j])
+				l, _ := cr.FieldPos(j)
+				fr.TextInfo[j].Line, fr.TextInfo[j].Cell = l, strings.TrimSpace(cell)
+			}
+			if !fr.IsText(j) {
+				row[j] = v
+				continue
+			}
+			row[j] = math.NaN()
+			var t string
+			switch kind {
+			case category.Number:
+				t = internString(intern[j], category.FormatNumber(v))
+				fr.TextInfo[j].Numbers++
+			case category.Text:
+				t = internString(intern[j], strings.TrimSpace(cell))
+				fr.TextInfo[j].Texts++
+			}
+			fr.Text[j] = append(fr.Text[j], t)
 		}
 		fr.Rows = append(fr.Rows, row)
 		fr.Lines = append(fr.Lines, line)
@@ -215,25 +262,31 @@ func isBlank(rec []string) bool {
 	return len(rec) == 0 || len(rec) == 1 && strings.TrimSpace(rec[0]) == ""
 }
 
-// parseCell parses one cell; msg is non-empty when the cell is invalid.
-func parseCell(cell string) (v float64, msg string) {
-	s := strings.TrimSpace(cell)
-	if IsMissing(s) {
-		return math.NaN(), ""
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	switch {
-	case math.IsInf(v, 0):
-		return 0, quoteCell(s) + " is not a finite number"
-	case err != nil:
-		// ErrRange with a finite value is an underflow to 0 or a
-		// subnormal, which is a fine number.
-		if !errors.Is(err, strconv.ErrRange) {
-			return 0, quoteCell(s) + " is not a number"
+// toText makes column j, so far numbers, a text column: the cells of the rows
+// read so far become text (a number its shortest text, category.Canon's) and
+// their numbers NaN.
+func (f *Frame) toText(j int, intern map[string]string) {
+	col := make([]string, len(f.Rows), max(2*len(f.Rows), 16))
+	for i, r := range f.Rows {
+		if v := r[j]; !math.IsNaN(v) {
+			col[i] = internString(intern, category.FormatNumber(v))
+			f.TextInfo[j].Numbers++
 		}
+		r[j] = math.NaN()
 	}
-	// Other NaN spellings ("NAN", "nAn") are missing too.
-	return v, ""
+	f.Text[j] = col
+}
+
+// internString returns the one copy of s kept in m: a column of a few
+// categories holds a few strings, not one per row (nor the csv reader's
+// line buffers, which its fields point into).
+func internString(m map[string]string, s string) string {
+	if t, ok := m[s]; ok {
+		return t
+	}
+	t := strings.Clone(s)
+	m[t] = t
+	return t
 }
 
 func plural(n int, word string) string {

@@ -1,11 +1,14 @@
 package dataset
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mlship/mlship/internal/category"
 )
 
 // Task is the kind of prediction a dataset asks for.
@@ -39,9 +42,9 @@ type Spec struct {
 	Drop     []string // columns to ignore (unknown name -> error)
 	Features []string // optional explicit feature list/order (a column empty in every row is an error); empty = all columns except target, Drop and those empty in every row, in file order
 	Task     Task     // "" = infer
-	// Binarize is an optional "<op><number>" with op in > >= < <= == != ;
-	// the positive class (1) is the rows where "target op number" holds.
-	// It implies Binary.
+	// Binarize is an optional "<op><number>" with op in > >= < <= == !=, or
+	// "==<label>" or "!=<label>" for a target of text; the positive class (1)
+	// is the rows where "target op operand" holds. It implies Binary.
 	Binarize string
 }
 
@@ -51,7 +54,7 @@ type Dataset struct {
 	Task      Task
 	Features  []string
 	Target    string
-	X         [][]float64    // len = rows, each len(Features); NaN = missing (not imputed here)
+	X         [][]float64    // len = rows, each len(Features); NaN = missing (not imputed here); a categorical feature's cells are NaN until EncodeCategories
 	Y         []float64      // classification: class index 0..K-1 (as float); regression: the value
 	Classes   []string       // classification: label of each class index; nil for regression
 	Lines     []int          // file line per row
@@ -61,6 +64,15 @@ type Dataset struct {
 	// Empty lists the columns left out of Features because they are
 	// missing in every row (only when Features was not given), in file order.
 	Empty []string
+	// Text holds the categorical features, those read from a text column
+	// (Frame.Text): Text[j] is nil for a numeric feature, else the cell of
+	// each row ("" when missing). Text is nil when no feature is categorical.
+	Text [][]string
+	// TextInfo describes, per feature (indexed like Features), the text
+	// column a categorical feature was read from; TargetText the target's,
+	// nil when the target is numbers.
+	TextInfo   []TextInfo
+	TargetText *TextInfo
 }
 
 // MinRows is the fewest rows Build accepts.
@@ -73,11 +85,16 @@ const maxInferredClasses = 20
 // Build selects the features and target of f according to s, checks the
 // target against the task (inferring the task when s.Task is empty) and
 // encodes it. Inference: 2 distinct target values -> binary; all integers
-// and 3..20 distinct values -> multiclass; otherwise regression.
+// and 3..20 distinct values -> multiclass; otherwise regression. A target of
+// text (a text column, Frame.Text) is a classification target: binary with 2
+// labels, else multiclass; never regression.
 //
 // Classification targets are encoded as class indices in the order of the
 // sorted distinct values; Classes holds their labels as formatted by
-// strconv.FormatFloat(v, 'g', -1, 64). With Binarize, Classes is ["0", "1"].
+// strconv.FormatFloat(v, 'g', -1, 64). Labels of a text target are sorted by
+// CompareLabels (numbers by value before text, text by bytes). With
+// Binarize, Classes is ["0", "1"]. A feature read from a text column is
+// categorical (Text); its cells in X are NaN until EncodeCategories.
 // A frame with nil Lines (made by hand) gets lines 2, 3, ... .
 func Build(f *Frame, s Spec) (*Dataset, error) {
 	if f == nil {
@@ -144,7 +161,7 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 	if len(f.Rows) > 0 {
 		kept := features[:0:0]
 		for _, c := range features {
-			if !columnEmpty(f.Rows, index[c]) {
+			if !f.columnEmpty(index[c]) {
 				kept = append(kept, c)
 				continue
 			}
@@ -183,104 +200,50 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 	line := func(i int) int { return lines[i] }
 
 	// Target values.
-	if columnEmpty(f.Rows, ti) {
+	if f.columnEmpty(ti) {
 		return fail(0, target, "the target column is empty in every row (%d rows)", n)
 	}
-	y := make([]float64, n)
 	for i, row := range f.Rows {
 		if len(row) != len(f.Header) {
 			return fail(line(i), "", "row has %d cells, want %d", len(row), len(f.Header))
 		}
-		v := row[ti]
-		if math.IsNaN(v) {
-			return fail(line(i), target, "target value is missing")
-		}
-		if math.IsInf(v, 0) {
-			return fail(line(i), target, "target value is not finite")
-		}
-		if v == 0 {
-			v = 0 // no -0
-		}
-		y[i] = v
 	}
-
 	task := s.Task
 	switch task {
 	case "", Binary, Multiclass, Regression:
 	default:
 		return fail(0, "", "unknown task %q (want binary, multiclass or regression)", string(task))
 	}
-	var classes []string
-	if b := strings.TrimSpace(s.Binarize); b != "" {
-		if task != "" && task != Binary {
-			return fail(0, target, "binarize %q needs a binary task, not %s", b, task)
-		}
-		pred, err := parseBinarize(b)
-		if err != nil {
-			return fail(0, target, "%v", err)
-		}
-		pos := 0
-		for i, v := range y {
-			if pred(v) {
-				y[i] = 1
-				pos++
-			} else {
-				y[i] = 0
-			}
-		}
-		if pos == 0 || pos == n {
-			return fail(0, target, "binarize %q puts every row in one class (%d of %d rows positive)", b, pos, n)
-		}
-		task, classes = Binary, []string{"0", "1"}
+	var (
+		y          []float64
+		classes    []string
+		targetText *TextInfo
+		err        error
+	)
+	if f.IsText(ti) {
+		info := f.TextInfo[ti]
+		targetText = &info
+		task, y, classes, err = textTarget(f, ti, s, task, line)
 	} else {
-		distinct := slices.Clone(y)
-		slices.Sort(distinct)
-		distinct = slices.Compact(distinct)
-		if len(distinct) == 1 {
-			return fail(0, target, "target is constant (every row is %s)", formatValue(distinct[0]))
-		}
-		integers := true
-		for _, v := range distinct {
-			if v != math.Trunc(v) {
-				integers = false
-				break
-			}
-		}
-		switch task {
-		case "":
-			switch {
-			case len(distinct) == 2:
-				task = Binary
-			case integers && len(distinct) <= maxInferredClasses:
-				task = Multiclass
-			default:
-				task = Regression
-			}
-		case Binary:
-			if len(distinct) != 2 {
-				return fail(0, target, "binary task needs exactly 2 distinct target values, have %d (%s); set binarize to split them", len(distinct), listValues(distinct))
-			}
-		case Multiclass:
-			if !integers {
-				return fail(0, target, "multiclass task needs integer target values, have %s", listValues(distinct))
-			}
-		}
-		if task.Classification() {
-			classes = make([]string, len(distinct))
-			for k, v := range distinct {
-				classes[k] = formatValue(v)
-			}
-			for i, v := range y {
-				k, _ := slices.BinarySearch(distinct, v)
-				y[i] = float64(k)
-			}
-		}
+		task, y, classes, err = numberTarget(f, ti, s, task, line)
+	}
+	if err != nil {
+		return nil, err
 	}
 
 	// Features, in one backing array.
 	cols := make([]int, len(features))
+	var text [][]string
+	var textInfo []TextInfo
 	for j, c := range features {
 		cols[j] = index[c]
+		if f.IsText(cols[j]) {
+			if text == nil {
+				text = make([][]string, len(features))
+				textInfo = make([]TextInfo, len(features))
+			}
+			text[j], textInfo[j] = f.Text[cols[j]], f.TextInfo[cols[j]]
+		}
 	}
 	nf := len(features)
 	back := make([]float64, n*nf)
@@ -291,7 +254,13 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 		xi := back[i*nf : (i+1)*nf : (i+1)*nf]
 		for j, c := range cols {
 			v := row[c]
-			if math.IsNaN(v) {
+			if text != nil && text[j] != nil {
+				v = math.NaN()
+				if text[j][i] == "" {
+					missing++
+					missingBy[features[j]]++
+				}
+			} else if math.IsNaN(v) {
 				missing++
 				missingBy[features[j]]++
 			}
@@ -301,25 +270,36 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 	}
 
 	return &Dataset{
-		File:      f.Path,
-		Task:      task,
-		Features:  features,
-		Target:    target,
-		X:         x,
-		Y:         y,
-		Classes:   classes,
-		Lines:     lines,
-		SHA256:    f.SHA256,
-		Missing:   missing,
-		MissingBy: missingBy,
-		Empty:     empty,
+		File:       f.Path,
+		Task:       task,
+		Features:   features,
+		Target:     target,
+		X:          x,
+		Y:          y,
+		Classes:    classes,
+		Lines:      lines,
+		SHA256:     f.SHA256,
+		Missing:    missing,
+		MissingBy:  missingBy,
+		Empty:      empty,
+		Text:       text,
+		TextInfo:   textInfo,
+		TargetText: targetText,
 	}, nil
 }
 
-// columnEmpty reports whether column c is missing (NaN) in every row; a
-// row too short to have it counts as missing.
-func columnEmpty(rows [][]float64, c int) bool {
-	for _, row := range rows {
+// columnEmpty reports whether column c is missing in every row (NaN, or ""
+// in a text column); a row too short to have it counts as missing.
+func (f *Frame) columnEmpty(c int) bool {
+	if f.IsText(c) {
+		for _, t := range f.Text[c] {
+			if t != "" {
+				return false
+			}
+		}
+		return true
+	}
+	for _, row := range f.Rows {
 		if c < len(row) && !math.IsNaN(row[c]) {
 			return false
 		}
@@ -344,10 +324,19 @@ func (d *Dataset) Line(i int) int {
 // dataset, 0 for regression.
 func (d *Dataset) NumClasses() int { return len(d.Classes) }
 
-// parseBinarize parses "<op><number>" into a predicate on target values.
-func parseBinarize(expr string) (func(float64) bool, error) {
-	bad := func() (func(float64) bool, error) {
-		return nil, fmt.Errorf("bad binarize expression %q: want <op><number> with op one of > >= < <= == !=", expr)
+// binarizer is a parsed binarize expression: "target op operand".
+type binarizer struct {
+	expr   string
+	op     string
+	number bool    // the operand is a number (true and false are 1 and 0)
+	value  float64 // the operand, when a number
+	label  string  // the operand as a label (category.Canon's text)
+}
+
+// parseBinarize parses "<op><number>", or "==<label>" or "!=<label>".
+func parseBinarize(expr string) (binarizer, error) {
+	bad := func() (binarizer, error) {
+		return binarizer{}, fmt.Errorf("bad binarize expression %q: want <op><number> with op one of > >= < <= == !=, or ==<label> or !=<label>", expr)
 	}
 	var op string
 	for _, o := range []string{">=", "<=", "==", "!=", ">", "<"} {
@@ -359,24 +348,236 @@ func parseBinarize(expr string) (func(float64) bool, error) {
 	if op == "" {
 		return bad()
 	}
-	t, err := strconv.ParseFloat(strings.TrimSpace(expr[len(op):]), 64)
-	if err != nil || math.IsInf(t, 0) || math.IsNaN(t) {
-		return bad()
+	operand := strings.TrimSpace(expr[len(op):])
+	v, kind := category.Parse(operand)
+	switch kind {
+	case category.Number:
+		return binarizer{expr: expr, op: op, number: true, value: v, label: category.FormatNumber(v)}, nil
+	case category.Text:
+		if op != "==" && op != "!=" {
+			return binarizer{}, fmt.Errorf("bad binarize expression %q: %s compares numbers and %s is not one; a label is compared with == or != only", expr, op, quoteCell(operand))
+		}
+		return binarizer{expr: expr, op: op, label: operand}, nil
 	}
-	switch op {
+	return bad()
+}
+
+// ordered reports whether b needs numbers (an op other than == and !=).
+func (b binarizer) ordered() bool { return b.op != "==" && b.op != "!=" }
+
+// holds applies b to a number.
+func (b binarizer) holds(v float64) bool {
+	if !b.number {
+		return b.op == "!=" // a number is never the label
+	}
+	t := b.value
+	switch b.op {
 	case ">=":
-		return func(v float64) bool { return v >= t }, nil
+		return v >= t
 	case "<=":
-		return func(v float64) bool { return v <= t }, nil
+		return v <= t
 	case "==":
-		return func(v float64) bool { return v == t }, nil
+		return v == t
 	case "!=":
-		return func(v float64) bool { return v != t }, nil
+		return v != t
 	case ">":
-		return func(v float64) bool { return v > t }, nil
+		return v > t
 	default: // "<"
-		return func(v float64) bool { return v < t }, nil
+		return v < t
 	}
+}
+
+// holdsLabel applies b (== or !=) to a label: the text of a text column's cell.
+func (b binarizer) holdsLabel(label string) bool {
+	return (label == b.label) == (b.op == "==")
+}
+
+// numberTarget encodes a target column of numbers.
+func numberTarget(f *Frame, ti int, s Spec, task Task, line func(int) int) (Task, []float64, []string, error) {
+	target := f.Header[ti]
+	fail := func(line int, format string, args ...any) (Task, []float64, []string, error) {
+		return "", nil, nil, &Error{File: f.Path, Line: line, Column: target, Msg: fmt.Sprintf(format, args...)}
+	}
+	n := len(f.Rows)
+	y := make([]float64, n)
+	for i, row := range f.Rows {
+		v := row[ti]
+		if math.IsNaN(v) {
+			return fail(line(i), "target value is missing")
+		}
+		if math.IsInf(v, 0) {
+			return fail(line(i), "target value is not finite")
+		}
+		if v == 0 {
+			v = 0 // no -0
+		}
+		y[i] = v
+	}
+	if b := strings.TrimSpace(s.Binarize); b != "" {
+		if task != "" && task != Binary {
+			return fail(0, "binarize %q needs a binary task, not %s", b, task)
+		}
+		bz, err := parseBinarize(b)
+		if err != nil {
+			return fail(0, "%v", err)
+		}
+		if !bz.number {
+			return fail(0, "binarize %q compares with the label %s, but the target holds numbers only; compare with a number", b, quoteCell(bz.label))
+		}
+		return binarizeRows(f, target, b, y, bz.holds)
+	}
+	distinct := slices.Clone(y)
+	slices.Sort(distinct)
+	distinct = slices.Compact(distinct)
+	if len(distinct) == 1 {
+		return fail(0, "target is constant (every row is %s)", formatValue(distinct[0]))
+	}
+	integers := true
+	for _, v := range distinct {
+		if v != math.Trunc(v) {
+			integers = false
+			break
+		}
+	}
+	switch task {
+	case "":
+		switch {
+		case len(distinct) == 2:
+			task = Binary
+		case integers && len(distinct) <= maxInferredClasses:
+			task = Multiclass
+		default:
+			task = Regression
+		}
+	case Binary:
+		if len(distinct) != 2 {
+			return fail(0, "binary task needs exactly 2 distinct target values, have %d (%s); set binarize to split them", len(distinct), listValues(distinct))
+		}
+	case Multiclass:
+		if !integers {
+			return fail(0, "multiclass task needs integer target values, have %s", listValues(distinct))
+		}
+	}
+	var classes []string
+	if task.Classification() {
+		classes = make([]string, len(distinct))
+		for k, v := range distinct {
+			classes[k] = formatValue(v)
+		}
+		for i, v := range y {
+			k, _ := slices.BinarySearch(distinct, v)
+			y[i] = float64(k)
+		}
+	}
+	return task, y, classes, nil
+}
+
+// binarizeRows turns y into 0/1 by pos (applied to row i's value) and checks
+// that both classes have rows.
+func binarizeRows[T any](f *Frame, target, expr string, vals []T, pos func(T) bool) (Task, []float64, []string, error) {
+	y := make([]float64, len(vals))
+	n := 0
+	for i, v := range vals {
+		if pos(v) {
+			y[i] = 1
+			n++
+		}
+	}
+	if n == 0 || n == len(vals) {
+		return "", nil, nil, &Error{File: f.Path, Column: target, Msg: fmt.Sprintf("binarize %q puts every row in one class (%d of %d rows positive)", expr, n, len(vals))}
+	}
+	return Binary, y, []string{"0", "1"}, nil
+}
+
+// textTarget encodes a target read from a text column: class labels, the
+// classes sorted by CompareLabels.
+func textTarget(f *Frame, ti int, s Spec, task Task, line func(int) int) (Task, []float64, []string, error) {
+	target := f.Header[ti]
+	info := f.TextInfo[ti]
+	fail := func(line int, format string, args ...any) (Task, []float64, []string, error) {
+		return "", nil, nil, &Error{File: f.Path, Line: line, Column: target, Msg: fmt.Sprintf(format, args...)}
+	}
+	labels := f.Text[ti]
+	for i, l := range labels {
+		if l == "" {
+			return fail(line(i), "target value is missing")
+		}
+	}
+	if task == Regression {
+		return fail(info.Line, "a regression target must be numbers, and %s is not one (a target of text is a classification target: set task to binary or multiclass, or fix the cell)", quoteCell(info.Cell))
+	}
+	if b := strings.TrimSpace(s.Binarize); b != "" {
+		if task != "" && task != Binary {
+			return fail(0, "binarize %q needs a binary task, not %s", b, task)
+		}
+		bz, err := parseBinarize(b)
+		if err != nil {
+			return fail(0, "%v", err)
+		}
+		if bz.ordered() {
+			return fail(info.Line, "binarize %q compares numbers, and the target holds text (%s); compare a label with == or !=", b, quoteCell(info.Cell))
+		}
+		return binarizeRows(f, target, b, labels, bz.holdsLabel)
+	}
+	distinct := slices.Clone(labels)
+	slices.SortFunc(distinct, CompareLabels)
+	distinct = slices.Compact(distinct)
+	if len(distinct) == 1 {
+		return fail(0, "target is constant (every row is %s)", quoteCell(distinct[0]))
+	}
+	switch task {
+	case "":
+		task = Multiclass
+		if len(distinct) == 2 {
+			task = Binary
+		}
+	case Binary:
+		if len(distinct) != 2 {
+			return fail(0, "binary task needs exactly 2 distinct target values, have %d (%s); set binarize to split them", len(distinct), listLabels(distinct))
+		}
+	}
+	index := make(map[string]int, len(distinct))
+	for k, l := range distinct {
+		index[l] = k
+	}
+	y := make([]float64, len(labels))
+	for i, l := range labels {
+		y[i] = float64(index[l])
+	}
+	return task, y, distinct, nil
+}
+
+// CompareLabels orders class labels: labels that are numbers first, by value,
+// then the others by their bytes.
+func CompareLabels(a, b string) int {
+	va, ka := category.Parse(a)
+	vb, kb := category.Parse(b)
+	an, bn := ka == category.Number, kb == category.Number
+	switch {
+	case an && bn:
+		if c := cmp.Compare(va, vb); c != 0 {
+			return c
+		}
+	case an:
+		return -1
+	case bn:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// listLabels lists sorted distinct labels for an error message, truncated.
+func listLabels(ls []string) string {
+	const max = 8
+	q := make([]string, 0, min(len(ls), max))
+	for _, l := range ls[:min(len(ls), max)] {
+		q = append(q, quoteCell(l))
+	}
+	s := strings.Join(q, ", ")
+	if len(ls) > max {
+		s += fmt.Sprintf(", ... (%d more)", len(ls)-max)
+	}
+	return s
 }
 
 func formatValue(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

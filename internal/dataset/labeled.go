@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/mlship/mlship/internal/category"
 )
 
 // Schema is how a trained model reads a CSV: its features in order and how its
@@ -14,12 +16,19 @@ type Schema struct {
 	Task     Task
 	Binarize string   // the rule that made a binary target, if any
 	Classes  []string // labels of the class indices (classification)
+	// Categories lists, for each categorical feature, its categories in the
+	// order of their one-hot slots (the model card's); nil or absent for a
+	// numeric feature.
+	Categories map[string][]string
 }
 
 // Labeled picks the schema's features (in the schema's order; other columns are
 // ignored) and encodes the target like the model was trained: class indices for
 // classification, values for regression. Data need not hold every class, but a
-// label the model does not know is an error naming its line.
+// label the model does not know is an error naming its line. A categorical
+// feature's cell becomes its slot (category.Encoder: the category's index, the
+// Other slot for a category the model does not list, NaN when missing); a text
+// cell in a numeric feature's column is an error naming its line and column.
 func Labeled(f *Frame, s Schema) (X [][]float64, Y []float64, err error) {
 	fail := func(line int, column, format string, args ...any) ([][]float64, []float64, error) {
 		return nil, nil, &Error{File: f.Path, Line: line, Column: column, Msg: fmt.Sprintf(format, args...)}
@@ -29,6 +38,7 @@ func Labeled(f *Frame, s Schema) (X [][]float64, Y []float64, err error) {
 		index[h] = i
 	}
 	cols := make([]int, len(s.Features))
+	encoders := make([]*category.Encoder, len(s.Features))
 	var missing []string
 	for i, name := range s.Features {
 		c, ok := index[name]
@@ -36,9 +46,18 @@ func Labeled(f *Frame, s Schema) (X [][]float64, Y []float64, err error) {
 			missing = append(missing, name)
 		}
 		cols[i] = c
+		if cats, ok := s.Categories[name]; ok {
+			encoders[i] = category.NewEncoder(cats)
+		}
 	}
 	if len(missing) > 0 {
 		return fail(0, "", "the model's feature columns %s are missing; columns: %s", listColumns(missing), listColumns(f.Header))
+	}
+	for i, c := range cols {
+		if encoders[i] == nil && f.IsText(c) {
+			ti := f.TextInfo[c]
+			return fail(ti.Line, s.Features[i], "%s is not a number (the model's feature %q is numeric)", quoteCell(ti.Cell), s.Features[i])
+		}
 	}
 	ti, ok := index[s.Target]
 	if !ok {
@@ -47,11 +66,22 @@ func Labeled(f *Frame, s Schema) (X [][]float64, Y []float64, err error) {
 	if len(f.Rows) == 0 {
 		return fail(0, "", "no data rows")
 	}
-	var pred func(float64) bool
+	targetText := f.IsText(ti)
+	var bz *binarizer
 	if b := strings.TrimSpace(s.Binarize); b != "" {
-		if pred, err = parseBinarize(b); err != nil {
+		p, err := parseBinarize(b)
+		if err != nil {
 			return fail(0, s.Target, "%v", err)
 		}
+		if targetText && p.ordered() {
+			info := f.TextInfo[ti]
+			return fail(info.Line, s.Target, "binarize %q compares numbers, and the target holds text (%s)", b, quoteCell(info.Cell))
+		}
+		bz = &p
+	}
+	if bz == nil && !s.Task.Classification() && targetText {
+		info := f.TextInfo[ti]
+		return fail(info.Line, s.Target, "%s is not a number (the model predicts a number)", quoteCell(info.Cell))
 	}
 	classIdx := make(map[string]int, len(s.Classes))
 	for i, c := range s.Classes {
@@ -69,26 +99,47 @@ func Labeled(f *Frame, s Schema) (X [][]float64, Y []float64, err error) {
 	for i, row := range f.Rows {
 		x := flat[i*len(cols) : (i+1)*len(cols)]
 		for j, c := range cols {
+			if e := encoders[j]; e != nil {
+				x[j] = slotOf(f, e, i, c)
+				continue
+			}
 			x[j] = row[c]
 		}
 		X[i] = x
+		// The target's label: its text, or a number's shortest text.
+		var label string
 		v := row[ti]
-		if math.IsNaN(v) {
-			return fail(line(i), s.Target, "target value is missing")
-		}
-		switch {
-		case pred != nil:
-			Y[i] = 0
-			if pred(v) {
-				Y[i] = 1
-			}
-		case s.Task.Classification():
+		if targetText {
+			label = f.Text[ti][i]
+		} else if !math.IsNaN(v) {
 			if v == 0 {
 				v = 0 // no -0
 			}
-			k, ok := classIdx[formatValue(v)]
+			label = formatValue(v)
+		}
+		if label == "" {
+			return fail(line(i), s.Target, "target value is missing")
+		}
+		switch {
+		case bz != nil:
+			var pos bool
+			if targetText {
+				pos = bz.holdsLabel(label)
+			} else {
+				pos = bz.holds(v)
+			}
+			Y[i] = 0
+			if pos {
+				Y[i] = 1
+			}
+		case s.Task.Classification():
+			k, ok := classIdx[label]
 			if !ok {
-				return fail(line(i), s.Target, "label %s is not one of the model's classes (%s)", formatValue(v), strings.Join(s.Classes, ", "))
+				shown := label
+				if targetText {
+					shown = quoteCell(label)
+				}
+				return fail(line(i), s.Target, "label %s is not one of the model's classes (%s)", shown, strings.Join(s.Classes, ", "))
 			}
 			Y[i] = float64(k)
 		default:
@@ -96,4 +147,20 @@ func Labeled(f *Frame, s Schema) (X [][]float64, Y []float64, err error) {
 		}
 	}
 	return X, Y, nil
+}
+
+// slotOf is the one-hot slot of row i's cell in column c by e, as a float; NaN
+// when the cell is missing.
+func slotOf(f *Frame, e *category.Encoder, i, c int) float64 {
+	var text string
+	if f.IsText(c) {
+		text = f.Text[c][i]
+	} else if v := f.Rows[i][c]; !math.IsNaN(v) {
+		text = category.FormatNumber(v)
+	}
+	if text == "" {
+		return math.NaN()
+	}
+	slot, _ := e.Slot(text)
+	return float64(slot)
 }
