@@ -1077,6 +1077,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg features", err))
 				}
 			}
+			var maxCategories int
+			if inputArgs["maxCategories"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["maxCategories"]), &maxCategories)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg maxCategories", err))
+				}
+			}
 			var name string
 			if inputArgs["name"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["name"]), &name)
@@ -1189,7 +1196,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gpu", err))
 				}
 			}
-			return (*Mlship).Train(&parent, ctx, data, target, task, binarize, drop, features, name, kind, hidden, activation, inputShape, conv, batchSize, epochs, patience, learningRate, testSize, valSize, seed, gitSha, config, gpu)
+			return (*Mlship).Train(&parent, ctx, data, target, task, binarize, drop, features, maxCategories, name, kind, hidden, activation, inputShape, conv, batchSize, epochs, patience, learningRate, testSize, valSize, seed, gitSha, config, gpu)
 		case "":
 			var parent Mlship
 			err = json.Unmarshal(parentJSON, &parent)

@@ -19,7 +19,7 @@ func (m *Mlship) Train(
 	// +optional
 	task string,
 	// make a binary target, positive where 'target OP NUMBER' holds, e.g. '>0'; OP is one of '> >= <
-	// <= == !='
+	// <= == !='; a target of text compares a label with '==' or '!=', e.g. '==yes'
 	// +optional
 	binarize string,
 	// columns to ignore
@@ -28,6 +28,11 @@ func (m *Mlship) Train(
 	// input columns, in order (default: all but the target and drop)
 	// +optional
 	features []string,
+	// most categories a column of text keeps, the most frequent in the training rows (one-hot inputs);
+	// rarer and unseen ones share one '(other)' input
+	// +optional
+	// +default=20
+	maxCategories int,
 	// model name (default: the data file's base name)
 	// +optional
 	name string,
@@ -96,6 +101,7 @@ func (m *Mlship) Train(
 	cmd.str("binarize", binarize, "")
 	cmd.list("drop", drop, []string{})
 	cmd.list("features", features, []string{})
+	cmd.integer("max-categories", maxCategories, 20)
 	cmd.str("name", name, "")
 	cmd.str("kind", kind, "mlp")
 	cmd.ints("hidden", hidden, []int{64, 32})

@@ -148,16 +148,34 @@ func TestTrainInputErrors(t *testing.T) {
 			want:  `reading dataset "{dir}/d.csv": column "target": target is constant (every row is 1)`,
 		},
 		{
-			name:  "non-numeric cell names file, line and column",
-			files: map[string]string{"d.csv": "a,b,target\n1,2,0\n2,3,1\n3,abc,0\n4,5,1\n5,6,0\n"},
-			args:  []string{"--data", "{dir}/d.csv", "--target", "target"},
-			want:  `reading dataset "{dir}/d.csv": line 4, column "b": "abc" is not a number`,
+			name:  "text in a regression target names file, line and column",
+			files: map[string]string{"d.csv": "a,b,target\n1,2,0\n2,3,1\n3,4,abc\n4,5,1\n5,6,0\n"},
+			args:  []string{"--data", "{dir}/d.csv", "--target", "target", "--task", "regression"},
+			want:  `reading dataset "{dir}/d.csv": line 4, column "target": a regression target must be numbers, and "abc" is not one (a target of text is a classification target: set task to binary or multiclass, or fix the cell)`,
 		},
 		{
-			name:  "non-numeric cell after a blank line keeps the file's line number",
-			files: map[string]string{"d.csv": "a,b,target\n1,2,0\n\n2,3,1\n3,4,yes\n"},
-			args:  []string{"--data", "{dir}/d.csv", "--target", "target"},
-			want:  `reading dataset "{dir}/d.csv": line 5, column "target": "yes" is not a number`,
+			name:  "text cell after a blank line keeps the file's line number",
+			files: map[string]string{"d.csv": "a,b,target\n1,2,0\n\n2,3,1\n3,4,yes\n4,5,0\n5,6,1\n"},
+			args:  []string{"--data", "{dir}/d.csv", "--target", "target", "--task", "regression"},
+			want:  `reading dataset "{dir}/d.csv": line 5, column "target": a regression target must be numbers, and "yes" is not one (a target of text is a classification target: set task to binary or multiclass, or fix the cell)`,
+		},
+		{
+			name:  "a text column for a cnn",
+			files: map[string]string{"d.csv": "a,b,c,d,target\n1,2,3,4,0\n2,3,4,5,1\n3,x,5,6,0\n4,5,6,7,1\n5,6,7,8,0\n"},
+			args:  []string{"--data", "{dir}/d.csv", "--target", "target", "--kind", "cnn", "--input-shape", "1x2x2", "--conv", "2x3"},
+			want:  `reading dataset "{dir}/d.csv": line 4, column "b": "x" is not a number: a cnn takes numbers only (its inputs are an image's pixels); fix the cell or drop the column`,
+		},
+		{
+			name:  "binarize ordering a text target",
+			files: map[string]string{"d.csv": "a,b,target\n1,2,no\n2,3,yes\n3,4,no\n4,5,yes\n5,6,no\n"},
+			args:  []string{"--data", "{dir}/d.csv", "--target", "target", "--binarize", ">0"},
+			want:  `reading dataset "{dir}/d.csv": line 2, column "target": binarize ">0" compares numbers, and the target holds text ("no"); compare a label with == or !=`,
+		},
+		{
+			name:  "--max-categories 0",
+			files: map[string]string{"d.csv": smallCSV(20)},
+			args:  []string{"--data", "{dir}/d.csv", "--target", "target", "--max-categories", "0"},
+			want:  `--max-categories must be at least 1, got 0`,
 		},
 		{
 			name:  "inf cell",
@@ -192,12 +210,12 @@ func TestTrainInputErrors(t *testing.T) {
 		{
 			name: "bad --binarize",
 			args: []string{"--data", heartCSV, "--target", "target", "--binarize", "~0"},
-			want: `reading dataset "` + heartCSV + `": column "target": bad binarize expression "~0": want <op><number> with op one of > >= < <= == !=`,
+			want: `reading dataset "` + heartCSV + `": column "target": bad binarize expression "~0": want <op><number> with op one of > >= < <= == !=, or ==<label> or !=<label>`,
 		},
 		{
 			name: "--binarize without a number",
 			args: []string{"--data", heartCSV, "--target", "target", "--binarize", ">"},
-			want: `reading dataset "` + heartCSV + `": column "target": bad binarize expression ">": want <op><number> with op one of > >= < <= == !=`,
+			want: `reading dataset "` + heartCSV + `": column "target": bad binarize expression ">": want <op><number> with op one of > >= < <= == !=, or ==<label> or !=<label>`,
 		},
 		{
 			name: "--binarize that puts every row in one class",

@@ -141,10 +141,10 @@ func TestRunErrors(t *testing.T) {
 			name: "bad data",
 			setup: func(t *testing.T, proj string) {
 				runProject(t, proj, "")
-				writeFile(t, filepath.Join(proj, "heart.csv"), "a,b,target\n1,2,0\n2,x,1\n")
+				writeFile(t, filepath.Join(proj, "heart.csv"), "a,b,target\n1,2,0\n2,inf,1\n")
 			},
 			args: []string{"{dir}/proj"},
-			want: `reading dataset "{dir}/proj/heart.csv": line 3, column "b": "x" is not a number`,
+			want: `reading dataset "{dir}/proj/heart.csv": line 3, column "b": "inf" is not a finite number`,
 		},
 		{
 			name:  "unknown flag",

@@ -42,7 +42,9 @@ func Score(m *model.Model, rows [][]float64, y []float64) (metrics.Values, [][]i
 }
 
 // File loads the model in modelDir and scores it on the CSV at dataPath, which
-// must hold the model's feature columns and its target column.
+// must hold the model's feature columns and its target column (read like the
+// training CSV: a categorical feature's category the model does not list is
+// its other slot, see dataset.Labeled).
 func File(ctx context.Context, modelDir, dataPath string) (metrics.Values, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -58,6 +60,7 @@ func File(ctx context.Context, modelDir, dataPath string) (metrics.Values, error
 	c := m.Card
 	x, y, err := dataset.Labeled(f, dataset.Schema{
 		Features: c.Features, Target: c.Target, Task: dataset.Task(c.Task), Binarize: c.Binarize, Classes: c.Classes,
+		Categories: c.Categories,
 	})
 	if err != nil {
 		return nil, err

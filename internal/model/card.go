@@ -20,16 +20,30 @@ const (
 // reproduce the model, and nothing that changes from run to run (no timings, no
 // absolute paths), so the same data, config and seed give the same bytes.
 type Card struct {
-	Format   string       `json:"format"`
-	Name     string       `json:"name"`
-	Task     dataset.Task `json:"task"`     // binary, multiclass or regression
-	Features []string     `json:"features"` // input order
-	Target   string       `json:"target"`
+	Format string       `json:"format"`
+	Name   string       `json:"name"`
+	Task   dataset.Task `json:"task"` // binary, multiclass or regression
+	// Features are the model's input columns, in the order the predictor and
+	// the server take a raw row.
+	Features []string `json:"features"`
+	// Categories lists, for each categorical feature (read from a column of
+	// text), its categories in the order of its one-hot inputs; the Other
+	// slot (category.Other) follows them. Absent when every feature is
+	// numeric.
+	Categories map[string][]string `json:"categories,omitempty"`
+	// Inputs names the network's inputs when some feature is categorical:
+	// Features with each categorical one expanded into "feature=category"
+	// inputs and "feature=(other)" (dataset.InputNames). Absent otherwise:
+	// the inputs are Features.
+	Inputs []string `json:"inputs,omitempty"`
+	Target string   `json:"target"`
 	// Binarize is the rule that made a binary target, e.g. ">0"; empty when none.
 	Binarize string `json:"binarize,omitempty"`
 	// Classes are the labels of the class indices (classification only).
 	Classes []string `json:"classes,omitempty"`
-	// Preprocess is applied to raw inputs: missing values imputed, then standardised.
+	// Preprocess is applied to the network's inputs (the raw row, its
+	// categorical features one-hot): missing values imputed, then
+	// standardised; a one-hot input has impute 0, mean 0 and std 1.
 	Preprocess dataset.Preprocessor `json:"preprocess"`
 	// TargetScale (regression) maps the network output back: y = out*Std + Mean.
 	TargetScale *Scale             `json:"target_scale,omitempty"`
@@ -89,7 +103,10 @@ type DataInfo struct {
 	MissingBy map[string]int `json:"missing_by_feature,omitempty"`
 	Dropped   []string       `json:"dropped,omitempty"`
 	Empty     []string       `json:"dropped_empty,omitempty"` // columns left out because they are empty in every row
-	Split     SplitInfo      `json:"split"`
+	// MaxCategories is the most categories a categorical feature keeps (the
+	// train step's max-categories); set only when a feature is categorical.
+	MaxCategories int       `json:"max_categories,omitempty"`
+	Split         SplitInfo `json:"split"`
 }
 
 // SplitInfo describes the seeded split.

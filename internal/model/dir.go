@@ -101,10 +101,17 @@ func readCard(dir string) (*Card, error) {
 	if err := c.Network.Validate(); err != nil {
 		return nil, fmt.Errorf("reading model card %q: %w", p, err)
 	}
-	if len(c.Features) != c.Network.Inputs {
-		return nil, fmt.Errorf("reading model card %q: %d features but the network takes %d inputs", p, len(c.Features), c.Network.Inputs)
+	_, width, err := c.Layout()
+	if err != nil {
+		return nil, fmt.Errorf("reading model card %q: %w", p, err)
 	}
-	if err := c.Preprocess.Validate(len(c.Features)); err != nil {
+	if width != c.Network.Inputs {
+		if len(c.Categories) == 0 {
+			return nil, fmt.Errorf("reading model card %q: %d features but the network takes %d inputs", p, len(c.Features), c.Network.Inputs)
+		}
+		return nil, fmt.Errorf("reading model card %q: %d features make %d inputs (categorical ones one-hot) but the network takes %d", p, len(c.Features), width, c.Network.Inputs)
+	}
+	if err := c.Preprocess.Validate(width); err != nil {
 		return nil, fmt.Errorf("reading model card %q: preprocess: %w", p, err)
 	}
 	if err := c.validateReference(); err != nil {

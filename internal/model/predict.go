@@ -18,11 +18,13 @@ import (
 // are added (float64(x*y), which no architecture may fuse into an FMA
 // instruction) and exp and tanh are internal/fpmath's.
 type Model struct {
-	Card  *Card
-	Dir   string
-	convs []convLayer
-	dense []denseLayer
-	act   func(float64) float64
+	Card   *Card
+	Dir    string
+	inputs []Input // the card's features and where they enter the network
+	onehot bool    // some feature is categorical: raw rows are expanded
+	convs  []convLayer
+	dense  []denseLayer
+	act    func(float64) float64
 }
 
 type convLayer struct {
@@ -86,6 +88,14 @@ func New(card *Card, tensors map[string]Tensor) (*Model, error) {
 		return t.Data, nil
 	}
 	m := &Model{Card: card}
+	inputs, width, err := card.Layout()
+	if err != nil {
+		return nil, fmt.Errorf("card: %w", err)
+	}
+	if len(card.Categories) > 0 && width != n.Inputs {
+		return nil, fmt.Errorf("card: %d features make %d inputs (categorical ones one-hot) but the network takes %d", len(card.Features), width, n.Inputs)
+	}
+	m.inputs, m.onehot = inputs, len(card.Categories) > 0
 	switch n.Activation {
 	case "relu":
 		m.act = relu
@@ -284,9 +294,17 @@ func softmax(v []float64) {
 	}
 }
 
-// Preprocess imputes and standardises a raw row into s's input buffer.
+// Preprocess turns a raw row (one value per feature, NaN = missing; a
+// categorical feature's value is its slot, see Inputs) into the network's
+// inputs in s's input buffer: categorical features one-hot, then imputed and
+// standardised.
 func (m *Model) Preprocess(raw []float64, s *Scratch) []float64 {
-	m.Card.Preprocess.Transform(raw, s.x)
+	if !m.onehot {
+		m.Card.Preprocess.Transform(raw, s.x)
+		return s.x
+	}
+	m.expand(raw, s.x)
+	m.Card.Preprocess.Transform(s.x, s.x)
 	return s.x
 }
 

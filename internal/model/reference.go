@@ -28,9 +28,15 @@ type Reference struct {
 	Buckets []float64 `json:"buckets"`
 	// Rows is the number of training rows the feature shares were counted on.
 	Rows int `json:"rows"`
-	// Features holds, in the card's feature order, the share of the training
-	// rows (after imputation, standardised) in each bucket.
+	// Features holds, for each numeric feature in the card's feature order,
+	// the share of the training rows (after imputation, standardised) in each
+	// bucket. Categorical features are in Categories instead.
 	Features []FeatureShares `json:"features"`
+	// Categories holds, for each categorical feature in the card's feature
+	// order, the share of the training rows in each of its one-hot slots:
+	// its categories in the card's order, then the Other slot. Rows missing
+	// the feature are in no slot. Absent when every feature is numeric.
+	Categories []FeatureShares `json:"categories,omitempty"`
 	// Predictions is the distribution of the model's predictions on its
 	// validation rows.
 	Predictions PredictionShares `json:"predictions"`
@@ -102,15 +108,37 @@ func (c *Card) validateReference() error {
 			return fmt.Errorf("reference: bucket %d is %g, mlship uses %g", i+1, b, ZBuckets[i])
 		}
 	}
-	if len(r.Features) != len(c.Features) {
-		return fmt.Errorf("reference: %d features, the model has %d", len(r.Features), len(c.Features))
+	var numeric, categorical []string
+	for _, f := range c.Features {
+		if _, ok := c.Categories[f]; ok {
+			categorical = append(categorical, f)
+		} else {
+			numeric = append(numeric, f)
+		}
+	}
+	if len(r.Features) != len(numeric) {
+		if len(categorical) == 0 {
+			return fmt.Errorf("reference: %d features, the model has %d", len(r.Features), len(numeric))
+		}
+		return fmt.Errorf("reference: %d features, the model has %d numeric ones", len(r.Features), len(numeric))
 	}
 	for i, f := range r.Features {
-		if f.Name != c.Features[i] {
-			return fmt.Errorf("reference: feature %d is %q, the model's is %q", i+1, f.Name, c.Features[i])
+		if f.Name != numeric[i] {
+			return fmt.Errorf("reference: feature %d is %q, the model's is %q", i+1, f.Name, numeric[i])
 		}
 		if len(f.Shares) != len(ZBuckets)+1 {
 			return fmt.Errorf("reference: feature %q has %d shares, want %d", f.Name, len(f.Shares), len(ZBuckets)+1)
+		}
+	}
+	if len(r.Categories) != len(categorical) {
+		return fmt.Errorf("reference: %d categorical features, the model has %d", len(r.Categories), len(categorical))
+	}
+	for i, f := range r.Categories {
+		if f.Name != categorical[i] {
+			return fmt.Errorf("reference: categorical feature %d is %q, the model's is %q", i+1, f.Name, categorical[i])
+		}
+		if want := len(c.Categories[f.Name]) + 1; len(f.Shares) != want {
+			return fmt.Errorf("reference: categorical feature %q has %d shares, want %d (its categories and the other slot)", f.Name, len(f.Shares), want)
 		}
 	}
 	p := r.Predictions

@@ -7,33 +7,48 @@ import (
 	"github.com/mlship/mlship/internal/model"
 )
 
-// reference computes the card's training distribution: each feature's share of
-// the training rows in the z-score buckets mlship-serve exports (the rows
-// imputed and standardised as the server does), and the distribution of m's
-// predictions on the validation rows (the test rows when there are none).
+// reference computes the card's training distribution: each numeric feature's
+// share of the training rows in the z-score buckets mlship-serve exports (the
+// rows imputed and standardised as the server does), each categorical
+// feature's share of them in its one-hot slots (as mlship-serve counts its
+// categories), and the distribution of m's predictions on the validation rows
+// (the test rows when there are none).
 func reference(m *model.Model, ds *dataset.Dataset, split dataset.Split) (*model.Reference, error) {
 	card := m.Card
-	nf := len(card.Features)
+	inputs := m.Inputs()
 	s := m.NewScratch()
-	counts := make([][]int, nf)
-	for j := range counts {
-		counts[j] = make([]int, len(model.ZBuckets)+1)
+	counts := make([][]int, len(inputs))
+	for j, in := range inputs {
+		n := len(model.ZBuckets) + 1
+		if in.Encoder != nil {
+			n = in.Encoder.Width()
+		}
+		counts[j] = make([]int, n)
 	}
 	for _, r := range split.Train {
 		z := m.Preprocess(ds.X[r], s)
-		for j, v := range z[:nf] {
-			counts[j][model.ZBucket(v)]++
+		for j, in := range inputs {
+			if in.Encoder == nil {
+				counts[j][model.ZBucket(z[in.Offset])]++
+			} else if v := ds.X[r][j]; !math.IsNaN(v) {
+				counts[j][int(v)]++
+			}
 		}
 	}
-	ref := &model.Reference{Buckets: append([]float64(nil), model.ZBuckets...), Rows: len(split.Train)}
-	for j, f := range card.Features {
+	ref := &model.Reference{Buckets: append([]float64(nil), model.ZBuckets...), Rows: len(split.Train), Features: []model.FeatureShares{}}
+	for j, in := range inputs {
 		shares := make([]float64, len(counts[j]))
 		for b, c := range counts[j] {
 			if len(split.Train) > 0 {
 				shares[b] = float64(c) / float64(len(split.Train))
 			}
 		}
-		ref.Features = append(ref.Features, model.FeatureShares{Name: f, Shares: shares})
+		fs := model.FeatureShares{Name: in.Name, Shares: shares}
+		if in.Encoder != nil {
+			ref.Categories = append(ref.Categories, fs)
+		} else {
+			ref.Features = append(ref.Features, fs)
+		}
 	}
 	rows := split.Val
 	if len(rows) == 0 {

@@ -39,8 +39,13 @@ type Config struct {
 	Features []string `mlship:"features"`
 	// Task is binary, multiclass, regression, or "" (or auto) to infer it from the target.
 	Task string `mlship:"task"`
-	// Binarize turns a numeric target into a binary one, e.g. ">0".
+	// Binarize turns a target into a binary one, e.g. ">0", or "==yes" for a
+	// target of text.
 	Binarize string `mlship:"binarize"`
+	// MaxCategories is the most categories a categorical feature (a column of
+	// text) keeps, the most frequent in the training rows; the others share
+	// one "other" input.
+	MaxCategories int `mlship:"max-categories"`
 
 	// Kind is "mlp" or "cnn".
 	Kind string `mlship:"kind"`
@@ -78,7 +83,7 @@ func DefaultConfig() Config {
 	return Config{
 		Kind: model.KindMLP, Hidden: []int{64, 32}, Activation: "relu",
 		BatchSize: 32, Epochs: 100, Patience: 10, LearningRate: 0.001,
-		TestFrac: 0.2, ValFrac: 0.2, Seed: 42, OutDir: "model",
+		TestFrac: 0.2, ValFrac: 0.2, Seed: 42, OutDir: "model", MaxCategories: 20,
 	}
 }
 
@@ -140,6 +145,9 @@ func (c Config) Validate() error {
 	}
 	if c.Activation != "relu" && c.Activation != "tanh" {
 		add("activation", "must be relu or tanh, got %q", c.Activation)
+	}
+	if c.MaxCategories < 1 {
+		add("max-categories", "must be at least 1, got %d", c.MaxCategories)
 	}
 	if c.BatchSize < 1 {
 		add("batch-size", "must be at least 1, got %d", c.BatchSize)
@@ -204,6 +212,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	frame = nil // ds holds what is needed
+	if err := checkCategorical(cfg, ds); err != nil {
+		return nil, err
+	}
 	net := model.Network{
 		Kind: cfg.Kind, Inputs: len(ds.Features), Hidden: cfg.Hidden, Activation: cfg.Activation,
 		Image: cfg.Image, Conv: cfg.Conv,
@@ -223,6 +234,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("splitting %q: %w", cfg.DataPath, err)
 	}
+	// Categorical features: their categories from the training rows, each a
+	// slot in X (what the model takes), one-hot in the rows the network fits.
+	cats, err := ds.FitCategories(split.Train, cfg.MaxCategories)
+	if err != nil {
+		return nil, err
+	}
+	fitDS, onehot := ds, []bool(nil)
+	if cats != nil {
+		ds.EncodeCategories(cats)
+		fitDS, onehot = ds.OneHot(cats)
+		net.Inputs = len(fitDS.Features)
+	}
 	// A batch larger than the training rows would only be padding.
 	batch := min(cfg.BatchSize, len(split.Train))
 	budget := systemBudget()
@@ -230,7 +253,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer softMemoryLimit(budget.limit)()
-	fd, pre, scale, err := prepare(ds, split)
+	fd, pre, scale, err := prepare(fitDS, split, onehot)
 	if err != nil {
 		return nil, err
 	}
@@ -248,8 +271,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if len(ds.Empty) > 0 {
 		fmt.Fprintf(logw, "warning: left out %d %s empty in every row: %s\n", len(ds.Empty), plural(len(ds.Empty), "column"), strings.Join(ds.Empty, ", "))
 	}
-	if ds.Missing > 0 {
-		fmt.Fprintf(logw, "imputed %d missing values with training means (%s)\n", ds.Missing, describeMissing(ds.MissingBy))
+	logCategorical(logw, ds, cats)
+	if fitDS.Missing > 0 {
+		fmt.Fprintf(logw, "imputed %d missing values with training means (%s)\n", fitDS.Missing, describeMissing(fitDS.MissingBy))
 	}
 	if batch < cfg.BatchSize {
 		fmt.Fprintf(logw, "batch size %d is more than the %d training rows: using %d\n", cfg.BatchSize, len(split.Train), batch)
@@ -267,7 +291,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("training on %q: %w", cfg.DataPath, err)
 	}
 	card := &model.Card{
-		Format: model.Format, Name: name, Task: ds.Task, Features: ds.Features, Target: ds.Target,
+		Format: model.Format, Name: name, Task: ds.Task, Features: ds.Features, Categories: cats, Target: ds.Target,
 		Binarize: cfg.Binarize, Classes: ds.Classes, Preprocess: pre, TargetScale: scale, Network: net,
 		Params: net.CountParams(),
 		Training: model.Training{
@@ -285,6 +309,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if len(card.Data.MissingBy) == 0 {
 		card.Data.MissingBy = nil
+	}
+	if cats != nil {
+		card.Inputs, card.Data.MaxCategories = fitDS.Features, cfg.MaxCategories
 	}
 	m, err := model.New(card, fr.Tensors)
 	if err != nil {
@@ -346,11 +373,16 @@ func lossName(output string) string {
 // test rows are standardised too, only to check that each value can be: the
 // model preprocesses them itself when scored. Every error names the file, line
 // and column of the value that cannot be represented.
-func prepare(ds *dataset.Dataset, split dataset.Split) (fitData, dataset.Preprocessor, *model.Scale, error) {
+func prepare(ds *dataset.Dataset, split dataset.Split, onehot []bool) (fitData, dataset.Preprocessor, *model.Scale, error) {
 	var d fitData
 	pre, err := dataset.FitPreprocessor(ds, split.Train)
 	if err != nil {
 		return d, pre, nil, err
+	}
+	for k, oh := range onehot {
+		if oh { // one-hot inputs stay 0 and 1
+			pre.Impute[k], pre.Mean[k], pre.Std[k] = 0, 0, 1
+		}
 	}
 	if d.XTrain, err = ds.Standardize(pre, split.Train); err != nil {
 		return d, pre, nil, err

@@ -25,6 +25,9 @@ type Options struct {
 	Classes  []string
 	NClasses int // multiclass, when Classes is nil; default 3
 	Metrics  map[string]float64
+	// Categories makes features (of a, b, c) categorical with these
+	// categories: one-hot inputs, as train writes them.
+	Categories map[string][]string
 }
 
 // Card returns the card and weights of the toy model o describes: an MLP of
@@ -39,7 +42,25 @@ func Card(o Options) (*model.Card, map[string]model.Tensor) {
 	if o.Target == "" {
 		o.Target = "y"
 	}
-	net := model.Network{Kind: model.KindMLP, Inputs: 3, Hidden: []int{4}, Activation: "relu"}
+	features := []string{"a", "b", "c"}
+	pre := dataset.Preprocessor{Impute: []float64{1, 2, 3}, Mean: []float64{1, 2, 3}, Std: []float64{1, 2, 0.5}}
+	var inputs []string
+	if o.Categories != nil {
+		inputs = dataset.InputNames(features, o.Categories)
+		pre = dataset.Preprocessor{}
+		for j, f := range features {
+			w, imp, mean, std := 1, float64(j+1), float64(j+1), []float64{1, 2, 0.5}[j]
+			if c, ok := o.Categories[f]; ok {
+				w, imp, mean, std = len(c)+1, 0, 0, 1
+			}
+			for range w {
+				pre.Impute = append(pre.Impute, imp)
+				pre.Mean = append(pre.Mean, mean)
+				pre.Std = append(pre.Std, std)
+			}
+		}
+	}
+	net := model.Network{Kind: model.KindMLP, Inputs: len(pre.Mean), Hidden: []int{4}, Activation: "relu"}
 	var scale *model.Scale
 	switch o.Task {
 	case dataset.Binary:
@@ -63,9 +84,9 @@ func Card(o Options) (*model.Card, map[string]model.Tensor) {
 		scale = &model.Scale{Mean: 10, Std: 2}
 	}
 	card := &model.Card{
-		Format: model.Format, Name: o.Name, Task: o.Task, Features: []string{"a", "b", "c"}, Target: o.Target,
+		Format: model.Format, Name: o.Name, Task: o.Task, Features: features, Categories: o.Categories, Inputs: inputs, Target: o.Target,
 		Binarize: o.Binarize, Classes: o.Classes,
-		Preprocess:  dataset.Preprocessor{Impute: []float64{1, 2, 3}, Mean: []float64{1, 2, 3}, Std: []float64{1, 2, 0.5}},
+		Preprocess:  pre,
 		TargetScale: scale, Network: net, Params: net.CountParams(),
 		Metrics: o.Metrics,
 		Data:    model.DataInfo{File: "toy.csv", SHA256: "0000000000000000000000000000000000000000000000000000000000000000", Rows: 10},
