@@ -938,6 +938,139 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Mlship).KubectlDeploy(&parent, ctx, image, name, namespace, replicas, minReplicas, maxReplicas, cpuTarget, manifests, container, model, timeout, progressDeadline, cpuRequest, cpuLimit, memoryRequest, memoryLimit, monitoring, dryRun, render, noRollback, kubeconfig, context, kubeconfigData, config)
+		case "Monitor":
+			var parent Mlship
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var prometheus string
+			if inputArgs["prometheus"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prometheus"]), &prometheus)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prometheus", err))
+				}
+			}
+			var model string
+			if inputArgs["model"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["model"]), &model)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg model", err))
+				}
+			}
+			var selector string
+			if inputArgs["selector"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["selector"]), &selector)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg selector", err))
+				}
+			}
+			var window string
+			if inputArgs["window"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["window"]), &window)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg window", err))
+				}
+			}
+			var maxPsi float64
+			if inputArgs["maxPsi"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["maxPsi"]), &maxPsi)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg maxPsi", err))
+				}
+			}
+			var maxErrorRate float64
+			if inputArgs["maxErrorRate"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["maxErrorRate"]), &maxErrorRate)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg maxErrorRate", err))
+				}
+			}
+			var maxP99 string
+			if inputArgs["maxP99"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["maxP99"]), &maxP99)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg maxP99", err))
+				}
+			}
+			var minRows int
+			if inputArgs["minRows"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["minRows"]), &minRows)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg minRows", err))
+				}
+			}
+			var timeout string
+			if inputArgs["timeout"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["timeout"]), &timeout)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
+				}
+			}
+			var trigger string
+			if inputArgs["trigger"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["trigger"]), &trigger)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trigger", err))
+				}
+			}
+			var repo string
+			if inputArgs["repo"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repo"]), &repo)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repo", err))
+				}
+			}
+			var ref string
+			if inputArgs["ref"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ref"]), &ref)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ref", err))
+				}
+			}
+			var runUrl string
+			if inputArgs["runUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runUrl"]), &runUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runUrl", err))
+				}
+			}
+			var prometheusToken *dagger.Secret
+			if inputArgs["prometheusToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prometheusToken"]), &prometheusToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prometheusToken", err))
+				}
+			}
+			var githubToken *dagger.Secret
+			if inputArgs["githubToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["githubToken"]), &githubToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg githubToken", err))
+				}
+			}
+			var gitlabTriggerToken *dagger.Secret
+			if inputArgs["gitlabTriggerToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitlabTriggerToken"]), &gitlabTriggerToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitlabTriggerToken", err))
+				}
+			}
+			var config *dagger.Directory
+			if inputArgs["config"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["config"]), &config)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg config", err))
+				}
+			}
+			var env []string
+			if inputArgs["env"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["env"]), &env)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg env", err))
+				}
+			}
+			return (*Mlship).Monitor(&parent, ctx, prometheus, model, selector, window, maxPsi, maxErrorRate, maxP99, minRows, timeout, trigger, repo, ref, runUrl, prometheusToken, githubToken, gitlabTriggerToken, config, env)
 		case "Report":
 			var parent Mlship
 			err = json.Unmarshal(parentJSON, &parent)

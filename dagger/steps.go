@@ -104,6 +104,15 @@ func (m *Mlship) comment(ctx context.Context, cmd *command) (string, error) {
 	return withoutWorkflowCommands(r.stdout), nil
 }
 
+func (m *Mlship) monitor(ctx context.Context, cmd *command) (string, error) {
+	cmd.args = append(cmd.args, "--quiet")
+	r, err := m.exec(ctx, cmd)
+	if err != nil {
+		return "", err
+	}
+	return r.stdout, nil
+}
+
 func (m *Mlship) run(ctx context.Context, cmd *command) (*dagger.Directory, error) {
 	cmd.flag("out", outDir)
 	cmd.args = append(cmd.args, "--quiet")

@@ -656,6 +656,103 @@ func (m *Mlship) Comment(
 	return m.comment(ctx, cmd)
 }
 
+// Monitor runs mlship monitor: check a deployed model's live traffic in Prometheus against training (drift) and its service levels; start retraining on a breach. Returns the summary of the checks; a breach fails the call with it.
+//
+// +cache="never"
+func (m *Mlship) Monitor(
+	ctx context.Context,
+	// base URL of the Prometheus HTTP API (or Thanos, Mimir, VictoriaMetrics), e.g.
+	// 'http://prometheus.monitoring:9090'
+	prometheus string,
+	// the deployed model: its name (the 'name' label of 'mlship_model_info'), or its model directory
+	// (the card gives the name and the training reference) (default: the model's name ('name' in
+	// mlship.yaml))
+	// +optional
+	model string,
+	// extra PromQL label matchers every series must match, e.g. 'namespace="prod"'
+	// +optional
+	selector string,
+	// how far back live traffic is read
+	// +optional
+	// +default="1h"
+	window string,
+	// largest population stability index of a feature's (or the predictions') live distribution
+	// against training
+	// +optional
+	// +default=0.2
+	maxPsi float64,
+	// largest share of prediction requests answered 5xx or 429
+	// +optional
+	// +default=0.01
+	maxErrorRate float64,
+	// largest 99th percentile of prediction latency
+	// +optional
+	// +default="500ms"
+	maxP99 string,
+	// fewest rows in the window to judge drift (and a tenth of it, at least 10, requests to judge
+	// errors and latency); fewer is reported as too little traffic, not as drift
+	// +optional
+	// +default=200
+	minRows int,
+	// how long each Prometheus query may take
+	// +optional
+	// +default="30s"
+	timeout string,
+	// on a breach, start retraining: GitHub 'repository_dispatch' (event 'mlship-retrain') or a GitLab
+	// pipeline (triggers API) (github, gitlab) (default: none)
+	// +optional
+	trigger string,
+	// with trigger github: the repository 'OWNER/NAME' (default: '$GITHUB_REPOSITORY')
+	// +optional
+	repo string,
+	// with trigger gitlab: the branch the pipeline runs on (default: '$CI_DEFAULT_BRANCH')
+	// +optional
+	ref string,
+	// link to the CI run (default: from GitHub or GitLab variables)
+	// +optional
+	runUrl string,
+	// bearer token for Prometheus; a secret (env:NAME, file:PATH, cmd:...)
+	// +optional
+	prometheusToken *dagger.Secret,
+	// with trigger github: a token that may send repository_dispatch ('contents: write'); a secret
+	// (env:NAME, file:PATH, cmd:...)
+	// +optional
+	githubToken *dagger.Secret,
+	// with trigger gitlab: a pipeline trigger token; a secret (env:NAME, file:PATH, cmd:...)
+	// +optional
+	gitlabTriggerToken *dagger.Secret,
+	// a directory holding mlship.yaml; the arguments given here override it, and its paths are
+	// relative to it
+	// +optional
+	config *dagger.Directory,
+	// CI variables, KEY=VALUE, that mlship reads where it runs, e.g. GITLAB_CI=true, CI_API_V4_URL,
+	// CI_PROJECT_ID and CI_MERGE_REQUEST_IID for a merge request note; never a token
+	// +optional
+	env []string,
+) (string, error) {
+	cmd := m.command("monitor")
+	cmd.uncached()
+	cmd.str("prometheus", prometheus, "")
+	cmd.str("model", model, "")
+	cmd.str("selector", selector, "")
+	cmd.str("window", window, "1h")
+	cmd.float("max-psi", maxPsi, 0.2)
+	cmd.float("max-error-rate", maxErrorRate, 0.01)
+	cmd.str("max-p99", maxP99, "500ms")
+	cmd.integer("min-rows", minRows, 200)
+	cmd.str("timeout", timeout, "30s")
+	cmd.str("trigger", trigger, "")
+	cmd.str("repo", repo, "")
+	cmd.str("ref", ref, "")
+	cmd.str("run-url", runUrl, "")
+	cmd.secret("MLSHIP_PROMETHEUS_TOKEN", prometheusToken)
+	cmd.secret("MLSHIP_GITHUB_TOKEN", githubToken)
+	cmd.secret("MLSHIP_GITLAB_TRIGGER_TOKEN", gitlabTriggerToken)
+	cmd.config(config)
+	cmd.env(env)
+	return m.monitor(ctx, cmd)
+}
+
 // Run runs mlship run: run the whole pipeline on a project directory holding mlship.yaml. Returns the output directory: model/, junit.xml, image/, manifests.yaml, report.md.
 //
 // +cache="never"

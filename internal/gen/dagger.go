@@ -87,6 +87,12 @@ var daggerInputs = map[string]map[string]daggerInput{
 		"github-token": {kind: dgSecret},
 		"gitlab-token": {kind: dgSecret},
 	},
+	"monitor": {
+		"out":                  {omit: "an extra file that no function returns (`monitor` returns the summary)"},
+		"prometheus-token":     {kind: dgSecret},
+		"github-token":         {kind: dgSecret},
+		"gitlab-trigger-token": {kind: dgSecret},
+	},
 	"run": {
 		"project": {kind: dgDir},
 		"out":     {omit: "the directory `run` returns"},
@@ -146,6 +152,8 @@ var daggerFuncs = []daggerFunc{
 		doc: "Returns the Markdown.", extras: []daggerExtra{configExtra}},
 	{name: "Comment", step: "comment", result: "string", impl: "comment",
 		doc: "Returns the comment's URL, or the report when there was nothing to comment on.", extras: []daggerExtra{configExtra, envExtra}, cache: "never"},
+	{name: "Monitor", step: "monitor", result: "string", impl: "monitor",
+		doc: "Returns the summary of the checks; a breach fails the call with it.", extras: []daggerExtra{configExtra, envExtra}, cache: "never"},
 	{name: "Run", step: "run", result: "*dagger.Directory", impl: "run",
 		doc: "Returns the output directory: model/, junit.xml, image/, manifests.yaml, report.md.", extras: []daggerExtra{
 			{name: "registryPassword", typ: "*dagger.Secret", call: `cmd.secret("MLSHIP_REGISTRY_PASSWORD", registryPassword)`, from: "build-push-image/registry-password"},
