@@ -1,6 +1,7 @@
 package train
 
 import (
+	"math"
 	"runtime"
 	"sync"
 
@@ -11,20 +12,26 @@ import (
 
 // portableBLAS is the BLAS gorgonia trains with. Its float64 products (Dgemm, and
 // Dgemv, Ddot and Dger through it: every product gorgonia's and tensor's float64
-// ops call) are mlship's own and give the same bits on every GOARCH, which gonum's
-// do not: gonum's kernels are SSE2 assembly on amd64 that sum a dot product in
-// several partial sums, and pure Go elsewhere, where arm64 fuses x*y + z into one
-// FMA instruction. Here every entry of C is computed by the same sequence of
-// IEEE 754 operations everywhere:
+// ops call) give the same bits on every GOARCH, which gonum's Dgemm does not: it
+// sums some products in several partial sums in SSE2 assembly on amd64, and runs
+// pure Go elsewhere, where arm64 fuses x*y + z into one FMA instruction. Here
+// every entry of C is computed by the same sequence of IEEE 754 operations
+// everywhere:
 //
-//	s = 0; for l = 0, 1, ..., k-1: s += A[i,l] * B[l,j]
+//	s = 0; for l = 0, 1, ..., k-1 with A[i,l] != 0: s += A[i,l] * B[l,j]
 //	C[i,j] = alpha*s + beta*C[i,j]   (alpha*s when beta is 0)
 //
-// with each product rounded before it is added: float64(x*y) forbids the fusion
-// (Go spec, "Floating-point operators"). Blocks of 4x2 entries are computed at
-// once, each in its own register, and rows are spread over goroutines for large
-// products; neither changes an entry's operations, so the result is also the same
-// for any core count. The remaining methods (float32, complex, the other float64
+// with each product rounded before it is added (float64(x*y) forbids the fusion:
+// Go spec, "Floating-point operators"). Skipping the zeros of A (the relu's, in
+// the activations and their gradients, about half of them) is what gonum does
+// too; it changes at most the sign of a zero sum, or a NaN of 0*Inf. A row of C
+// is summed as a row: for each non-zero A[i,l] in turn, A[i,l] times row l of
+// op(B) is added to it (axpy: on amd64 gonum's SSE2 kernel, which computes each
+// element the same way two at a time, elsewhere a Go loop); a row shorter than 4
+// is summed entry by entry in a register instead, and a transposed B is
+// transposed once first. Rows are spread over goroutines for large products.
+// None of that changes an entry's operations, so the result is also the same for
+// any core count. The remaining methods (float32, complex, the other float64
 // routines) are gonum's, and training calls none.
 type portableBLAS struct{ gonum.Implementation }
 
@@ -38,8 +45,8 @@ var portableBLASOnce sync.Once
 func usePortableBLAS() { portableBLASOnce.Do(func() { G.Use(portableBLAS{}) }) }
 
 // parallelWork is the number of multiply-adds from which Dgemm spreads rows over
-// goroutines.
-const parallelWork = 1 << 16
+// goroutines (below it, starting them costs more than they save).
+const parallelWork = 1 << 18
 
 // Dgemm computes C = alpha * op(A) * op(B) + beta * C in row-major layout, op(X)
 // being X or its transpose, as documented on portableBLAS.
@@ -50,26 +57,38 @@ func (portableBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a [
 	if m == 0 || n == 0 {
 		return
 	}
-	// A[i,l] = a[i*ai + l*al], B[l,j] = b[l*bl + j*bj]
-	g := gemm{n: n, k: k, alpha: alpha, beta: beta, a: a, ai: lda, al: 1, b: b, bl: ldb, bj: 1, c: c, ldc: ldc}
+	_ = c[(m-1)*ldc+n-1] // a short C panics here, before anything is written
+	// A[i,l] = a[i*ai + l*al]
+	g := gemm{n: n, k: k, alpha: alpha, beta: beta, a: a, ai: lda, al: 1, b: b, ldb: ldb, c: c, ldc: ldc}
 	if tA != blas.NoTrans {
-		g.ai, g.al = 1, lda
+		g.aT, g.ai, g.al = true, 1, lda
 	}
-	if tB != blas.NoTrans {
-		g.bl, g.bj = 1, ldb
-	}
-	if k > 0 { // the last element each operand is read at, so a short slice panics here
+	if k > 0 {
 		_ = a[(m-1)*g.ai+(k-1)*g.al]
-		_ = b[(k-1)*g.bl+(n-1)*g.bj]
+		if tB != blas.NoTrans {
+			// B's rows are op(B)'s columns: transpose it once, so that the
+			// kernel reads op(B)'s rows contiguously.
+			_ = b[(n-1)*ldb+k-1]
+			bt := getBuf(k * n)
+			defer putBuf(bt)
+			for l := 0; l < k; l++ {
+				row := (*bt)[l*n : (l+1)*n]
+				for j := range row {
+					row[j] = b[j*ldb+l]
+				}
+			}
+			g.b, g.ldb = *bt, n
+		} else {
+			_ = b[(k-1)*ldb+n-1]
+		}
 	}
-	_ = c[(m-1)*ldc+n-1]
-	workers := min(runtime.GOMAXPROCS(0), (m+3)/4)
+	workers := min(runtime.GOMAXPROCS(0), m)
 	if m*n*k < parallelWork || workers < 2 {
 		g.rows(0, m)
 		return
 	}
 	var wg sync.WaitGroup
-	per := ((m+workers-1)/workers + 3) &^ 3 // whole 4-row blocks
+	per := (m + workers - 1) / workers
 	for i0 := 0; i0 < m; i0 += per {
 		wg.Add(1)
 		go func(i0, i1 int) {
@@ -80,90 +99,141 @@ func (portableBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a [
 	wg.Wait()
 }
 
+// gemm is one Dgemm call: op(B) is row-major in b with leading dimension ldb.
 type gemm struct {
+	aT          bool
 	n, k        int
 	alpha, beta float64
 	a           []float64
 	ai, al      int
 	b           []float64
-	bl, bj      int
+	ldb         int
 	c           []float64
 	ldc         int
 }
 
-// rows computes rows i0 to i1-1 of C.
+// rows computes rows i0 to i1-1 of C, first their sums (in C's rows themselves
+// unless C's old values are needed), then alpha and beta.
 func (g *gemm) rows(i0, i1 int) {
-	i := i0
-	for ; i+4 <= i1; i += 4 {
-		j := 0
-		for ; j+2 <= g.n; j += 2 {
-			g.block42(i, j)
+	n := g.n
+	sums := g.c[i0*g.ldc:]
+	ld := g.ldc
+	var tmp *[]float64
+	if g.beta != 0 {
+		tmp = getBuf((i1 - i0) * n)
+		defer putBuf(tmp)
+		sums, ld = *tmp, n
+	}
+	switch {
+	case n < 4 && g.aT:
+		// Rows this short are summed element by element (the axpy calls would
+		// cost more than their work), A's rows (l) outermost as in axpyRows.
+		for r := 0; r < i1-i0; r++ {
+			clear(sums[r*ld : r*ld+n])
 		}
-		for ; j < g.n; j++ {
-			for r := i; r < i+4; r++ {
-				g.entry(r, j)
+		for l := 0; l < g.k; l++ {
+			brow := g.b[l*g.ldb : l*g.ldb+n]
+			for r, v := range g.a[l*g.al+i0 : l*g.al+i1] {
+				if v != 0 {
+					for j, bj := range brow {
+						sums[r*ld+j] += float64(v * bj)
+					}
+				}
+			}
+		}
+	case n < 4:
+		// the same, each sum in a register
+		for r := 0; r < i1-i0; r++ {
+			i := i0 + r
+			for j := 0; j < n; j++ {
+				var s float64
+				for l := 0; l < g.k; l++ {
+					if v := g.a[i*g.ai+l*g.al]; v != 0 {
+						s += float64(v * g.b[l*g.ldb+j])
+					}
+				}
+				sums[r*ld+j] = s
+			}
+		}
+	default:
+		g.axpyRows(i0, i1, sums, ld)
+	}
+	for r := 0; r < i1-i0; r++ {
+		crow := g.c[(i0+r)*g.ldc : (i0+r)*g.ldc+n]
+		switch {
+		case tmp != nil:
+			for j, sj := range sums[r*ld : r*ld+n] {
+				crow[j] = float64(g.alpha*sj) + float64(g.beta*crow[j])
+			}
+		case g.alpha != 1:
+			for j := range crow {
+				crow[j] *= g.alpha
 			}
 		}
 	}
-	for ; i < i1; i++ {
-		for j := 0; j < g.n; j++ {
-			g.entry(i, j)
+}
+
+// axpyRows sums rows i0 to i1-1 of C into sums (leading dimension ld): for each
+// non-zero A[i,l], A[i,l] times row l of op(B) is added to row i's, l in order.
+// When A is transposed its rows (l) are the outer loop instead, which reads them
+// contiguously and gives each sum the same additions in the same order. The
+// non-zeros are listed first without a branch on each (about half of a relu's
+// outputs are zero, in no pattern a branch predictor could learn).
+func (g *gemm) axpyRows(i0, i1 int, sums []float64, ld int) {
+	n := g.n
+	for r := 0; r < i1-i0; r++ {
+		clear(sums[r*ld : r*ld+n])
+	}
+	var buf [512]int
+	idx := buf[:]
+	if need := max(g.k, i1-i0); need > len(buf) {
+		idx = make([]int, need)
+	}
+	if g.aT {
+		for l := 0; l < g.k; l++ {
+			brow := g.b[l*g.ldb : l*g.ldb+n]
+			arow := g.a[l*g.al+i0 : l*g.al+i1]
+			for _, r := range nonZeros(arow, idx) {
+				axpy(arow[r], brow, sums[r*ld:r*ld+n])
+			}
+		}
+		return
+	}
+	for r := 0; r < i1-i0; r++ {
+		s := sums[r*ld : r*ld+n]
+		arow := g.a[(i0+r)*g.ai : (i0+r)*g.ai+g.k]
+		for _, l := range nonZeros(arow, idx) {
+			axpy(arow[l], g.b[l*g.ldb:l*g.ldb+n], s)
 		}
 	}
 }
 
-// set stores alpha*s + beta*C[i,j] into C[i,j].
-func (g *gemm) set(i, j int, s float64) {
-	p := &g.c[i*g.ldc+j]
-	if g.beta == 0 {
-		*p = g.alpha * s
-		return
+// nonZeros returns the indices of v's non-zero values, in order, in idx (at least
+// as long as v).
+func nonZeros(v []float64, idx []int) []int {
+	idx = idx[:len(v)]
+	cnt := 0
+	for i, x := range v {
+		idx[cnt] = i
+		b := math.Float64bits(x) << 1 // without the sign: 0 for +0 and -0 only
+		cnt += int((b | -b) >> 63)
 	}
-	*p = float64(g.alpha*s) + float64(g.beta**p)
+	return idx[:cnt]
 }
 
-// entry computes C[i,j] alone.
-func (g *gemm) entry(i, j int) {
-	a, b := g.a, g.b
-	ia, ib := i*g.ai, j*g.bj
-	s := 0.0
-	for l := 0; l < g.k; l++ {
-		s += float64(a[ia] * b[ib])
-		ia += g.al
-		ib += g.bl
+// bufs holds scratch slices for Dgemm (B transposed, sums).
+var bufs sync.Pool
+
+func getBuf(n int) *[]float64 {
+	if p, ok := bufs.Get().(*[]float64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
 	}
-	g.set(i, j, s)
+	b := make([]float64, n)
+	return &b
 }
 
-// block42 computes C[i..i+3, j..j+1], each entry in its own accumulator.
-func (g *gemm) block42(i, j int) {
-	a, b := g.a, g.b
-	ai, al, bl, bj := g.ai, g.al, g.bl, g.bj
-	ia, ib := i*ai, j*bj
-	var s00, s01, s10, s11, s20, s21, s30, s31 float64
-	for l := 0; l < g.k; l++ {
-		b0, b1 := b[ib], b[ib+bj]
-		a0, a1, a2, a3 := a[ia], a[ia+ai], a[ia+2*ai], a[ia+3*ai]
-		s00 += float64(a0 * b0)
-		s01 += float64(a0 * b1)
-		s10 += float64(a1 * b0)
-		s11 += float64(a1 * b1)
-		s20 += float64(a2 * b0)
-		s21 += float64(a2 * b1)
-		s30 += float64(a3 * b0)
-		s31 += float64(a3 * b1)
-		ia += al
-		ib += bl
-	}
-	g.set(i, j, s00)
-	g.set(i, j+1, s01)
-	g.set(i+1, j, s10)
-	g.set(i+1, j+1, s11)
-	g.set(i+2, j, s20)
-	g.set(i+2, j+1, s21)
-	g.set(i+3, j, s30)
-	g.set(i+3, j+1, s31)
-}
+func putBuf(p *[]float64) { bufs.Put(p) }
 
 // Dgemv computes y = alpha * op(A) * x + beta * y through Dgemm, x and y as
 // columns (positive increments only: gorgonia passes 1).

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -27,7 +28,8 @@ func randSlice(rng *rand.Rand, n int) []float64 {
 }
 
 // refGemm is portableBLAS's documented arithmetic written out naively: s = sum of
-// A[i,l]*B[l,j] in l order, each product rounded, then C = alpha*s + beta*C.
+// A[i,l]*B[l,j] in l order over A's non-zeros, each product rounded, then C =
+// alpha*s + beta*C.
 func refGemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
@@ -38,6 +40,9 @@ func refGemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda
 					ail = a[l*lda+i]
 				} else {
 					ail = a[i*lda+l]
+				}
+				if ail == 0 {
+					continue
 				}
 				if tB != blas.NoTrans {
 					blj = b[j*ldb+l]
@@ -164,41 +169,87 @@ func TestPortableBLASOnlyWhenTraining(t *testing.T) {
 	require.True(t, ours, "newNet did not switch gorgonia to portableBLAS")
 }
 
-// BenchmarkDgemm compares portableBLAS with gonum on the heart network's products
-// at batch 256 (forward, and the two gradient products of a layer).
+// BenchmarkDgemm compares portableBLAS with gonum on the heart network's largest
+// products at batch 32 and 256 (forward, and the two gradient products of the
+// second layer), with half of the activations zero as after a relu.
 func BenchmarkDgemm(b *testing.B) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	type product struct {
-		name   string
-		tA, tB blas.Transpose
-		m, n   int
-		k      int
+	sparse := func(n int) []float64 {
+		v := randSlice(rng, n)
+		for i := range v {
+			if rng.IntN(2) == 0 {
+				v[i] = 0
+			}
+		}
+		return v
 	}
-	products := []product{
-		{"forward-256x64x32", blas.NoTrans, blas.NoTrans, 256, 32, 64},
-		{"dX-256x64x32", blas.NoTrans, blas.Trans, 256, 64, 32},
-		{"dW-64x32x256", blas.Trans, blas.NoTrans, 64, 32, 256},
+	type product struct {
+		name    string
+		tA, tB  blas.Transpose
+		m, n, k int
+	}
+	var products []product
+	for _, bs := range []int{32, 256} {
+		products = append(products,
+			product{fmt.Sprintf("forward-%dx64x32", bs), blas.NoTrans, blas.NoTrans, bs, 32, 64},
+			product{fmt.Sprintf("dX-%dx32x64", bs), blas.NoTrans, blas.Trans, bs, 64, 32},
+			product{fmt.Sprintf("dW-64x%dx32", bs), blas.Trans, blas.NoTrans, 64, 32, bs})
 	}
 	impls := []struct {
 		name string
 		impl blas.Float64Level3
 	}{{"portable", portableBLAS{}}, {"gonum", gonum.Implementation{}}}
 	for _, p := range products {
-		a, bb := randSlice(rng, p.m*p.k), randSlice(rng, p.k*p.n)
-		c := make([]float64, p.m*p.n)
-		lda, ldb := p.k, p.n
+		ar, ac := p.m, p.k
 		if p.tA == blas.Trans {
-			lda = p.m
+			ar, ac = p.k, p.m
 		}
+		br, bc := p.k, p.n
 		if p.tB == blas.Trans {
-			ldb = p.k
+			br, bc = p.n, p.k
 		}
+		a, bb := sparse(ar*ac), randSlice(rng, br*bc)
+		c := make([]float64, p.m*p.n)
 		for _, im := range impls {
 			b.Run(p.name+"/"+im.name, func(b *testing.B) {
 				for b.Loop() {
-					im.impl.Dgemm(p.tA, p.tB, p.m, p.n, p.k, 1, a, lda, bb, ldb, 0, c, p.n)
+					im.impl.Dgemm(p.tA, p.tB, p.m, p.n, p.k, 1, a, ac, bb, bc, 0, c, p.n)
 				}
 			})
+		}
+	}
+}
+
+// axpyGo is axpy_other.go's loop, here to compare with this GOARCH's axpy.
+func axpyGo(s float64, x, y []float64) {
+	for j := range x {
+		y[j] += float64(s * x[j])
+	}
+}
+
+// TestAxpyKernels: this GOARCH's axpy (gonum's SSE2 kernel on amd64) computes the
+// same bits as the Go loop, for every length and alignment, and special values.
+func TestAxpyKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	special := []float64{0, math.Copysign(0, -1), 1e-310, -1e-310, 1e308, math.Inf(1), math.Inf(-1), math.NaN(), 1, -1}
+	for n := 0; n <= 37; n++ {
+		for off := 0; off < 2; off++ {
+			x, y := randSlice(rng, n+off), randSlice(rng, n+off+1)
+			for i := range x {
+				if rng.IntN(5) == 0 {
+					x[i] = special[rng.IntN(len(special))]
+				}
+			}
+			s := rng.NormFloat64() * 1e3
+			want := append([]float64(nil), y...)
+			axpyGo(s, x[off:], want[off:])
+			got := append([]float64(nil), y...)
+			axpy(s, x[off:], got[off:])
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
+					t.Fatalf("n %d offset %d: y[%d] = %v, the Go loop gives %v", n, off, i, got[i], want[i])
+				}
+			}
 		}
 	}
 }
