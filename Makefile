@@ -59,10 +59,12 @@ lint: serverbins
 	$(GO) run ./cmd/mlship gen readme --check
 	$(GO) run ./cmd/mlship gen files --check
 
-## gen: rewrite what is generated from the spec (README tables, actions/*/action.yml, action.yml)
+## gen: rewrite what is generated from the spec (README tables, actions/*/action.yml, action.yml,
+## ci-templates/, dagger/steps_generated.go) and the Dagger module's bindings
 gen:
 	$(GO) run ./cmd/mlship gen readme
 	$(GO) run ./cmd/mlship gen files
+	bash dagger/hack/bindings.sh
 
 ## fuzz: fuzz the CSV reader and the server's request decoders (FUZZTIME each)
 FUZZTIME ?= 30s

@@ -51,7 +51,7 @@ done
 diff "$tmp/before" "$tmp/after" >/dev/null || stale+=("(new files: $(comm -13 "$tmp/before" "$tmp/after" | tr '\n' ' '))")
 if [ ${#stale[@]} -gt 0 ]; then
   for f in "${generated[@]}"; do diff -ru "$mod/$f" "$tmp/dagger/$f" | head -40 >&2 || true; done
-  echo "bindings: dagger/ ${stale[*]} not what dagger-codegen v0.21.8 writes: run dagger/hack/bindings.sh" >&2
+  echo "bindings: dagger/ ${stale[*]} not what dagger-codegen v0.21.8 writes: run dagger/hack/bindings.sh (or make gen)" >&2
   exit 1
 fi
 echo "bindings: dagger.gen.go, internal/dagger/, go.mod and go.sum are current"

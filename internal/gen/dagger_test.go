@@ -17,12 +17,13 @@ import (
 )
 
 // TestDaggerFilesAreCurrent fails when dagger/steps_generated.go drifts from the
-// spec: run `go run ./cmd/mlship gen files` (or this test with -update).
+// spec: run `make gen` (mlship gen files, then dagger/hack/bindings.sh for the
+// bindings, which dispatch to the functions' arguments).
 func TestDaggerFilesAreCurrent(t *testing.T) {
 	stale, err := WriteFiles("../..", DaggerFiles(), !*update)
 	require.NoError(t, err)
 	if !*update {
-		assert.Empty(t, stale, "not current: run `go run ./cmd/mlship gen files`")
+		assert.Empty(t, stale, "not current: run `make gen` (go run ./cmd/mlship gen files; bash dagger/hack/bindings.sh)")
 	}
 }
 
