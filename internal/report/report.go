@@ -297,7 +297,18 @@ func (r *renderer) lineage(b *strings.Builder, c *model.Card) {
 	if c.Binarize != "" {
 		target += " " + escapeCode(c.Binarize)
 	}
-	fmt.Fprintf(b, "| model | %s, %s, target `%s`, %d features, %d parameters |\n", c.Task, escape(c.Network.String()), target, len(c.Features), c.Params)
+	features := fmt.Sprintf("%d features", len(c.Features))
+	if len(c.Categories) > 0 {
+		// The categorical features, one-hot: the network takes more inputs.
+		var names []string
+		for _, f := range c.Features {
+			if _, ok := c.Categories[f]; ok {
+				names = append(names, "`"+escapeCode(f)+"`")
+			}
+		}
+		features += fmt.Sprintf(" (categorical: %s; %d network inputs)", strings.Join(names, ", "), c.Network.Inputs)
+	}
+	fmt.Fprintf(b, "| model | %s, %s, target `%s`, %s, %d parameters |\n", c.Task, escape(c.Network.String()), target, features, c.Params)
 	fmt.Fprintf(b, "| training | %s lr %s, batch %d, up to %d epochs, patience %d, seed %d |\n",
 		t.Optimizer, strconv.FormatFloat(t.LearningRate, 'g', -1, 64), t.BatchSize, t.MaxEpochs, t.Patience, c.Seed)
 	fmt.Fprintf(b, "| weights | `%s` sha256 `%s` |\n", escapeCode(c.Weights.File), shortSHA(c.Weights.SHA256))

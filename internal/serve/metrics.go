@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mlship/mlship/internal/category"
 	"github.com/mlship/mlship/internal/model"
 	"github.com/mlship/mlship/internal/version"
 )
@@ -25,11 +26,22 @@ type Metrics struct {
 	drift    *shardedHistogram
 	missing  *prometheus.CounterVec
 	ready    prometheus.Gauge
-	classCtr []prometheus.Counter           // per class index, resolved once
-	missObs  []prometheus.Counter           // per feature, resolved once
-	durObs   map[string]prometheus.Observer // per route, resolved once
-	codeCtr  sync.Map                       // routeCode -> prometheus.Counter, resolved on first use
+	classCtr []prometheus.Counter // per class index, resolved once
+	missObs  []prometheus.Counter // per feature, resolved once
+	// numeric lists the numeric features (those in the z-score histogram,
+	// in its series order) and their network inputs.
+	numeric []numericInput
+	// catObs holds, per categorical feature, a counter per one-hot slot (nil
+	// for a numeric feature); unseenObs its unseen-category counter.
+	catObs    [][]prometheus.Counter
+	unseenObs []prometheus.Counter
+	durObs    map[string]prometheus.Observer // per route, resolved once
+	codeCtr   sync.Map                       // routeCode -> prometheus.Counter, resolved on first use
 }
+
+// numericInput is a numeric feature (its index among the features) and its
+// network input.
+type numericInput struct{ Feature, Offset int }
 
 // predictCodes are the status codes the prediction routes answer.
 var predictCodes = []int{200, 400, 405, 408, 413, 429, 500, 503}
@@ -49,7 +61,16 @@ var zBuckets = model.ZBuckets
 // Go runtime and process collectors.
 func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) *Metrics {
 	c := m.Card
+	var numeric []numericInput
+	var numericNames []string
+	for j, in := range m.Inputs() {
+		if in.Encoder == nil {
+			numeric = append(numeric, numericInput{Feature: j, Offset: in.Offset})
+			numericNames = append(numericNames, in.Name)
+		}
+	}
 	x := &Metrics{
+		numeric: numeric,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mlship_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -66,9 +87,9 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 		rows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mlship_predicted_rows_total", Help: "Rows predicted.",
 		}),
-		drift: newDriftHistogram(m.Card.Features, 4*runtime.GOMAXPROCS(0)),
+		drift: newDriftHistogram(numericNames, 4*runtime.GOMAXPROCS(0)),
 		missing: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mlship_input_missing_total", Help: "Missing input values (null) imputed with the training mean, by feature.",
+			Name: "mlship_input_missing_total", Help: "Missing input values (null), by feature: a numeric one is imputed with the training mean, a categorical one sets none of its one-hot inputs.",
 		}, []string{"feature"}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mlship_model_ready", Help: "1 when the model is loaded and the server takes traffic, 0 while draining.",
@@ -117,8 +138,43 @@ func NewMetrics(reg prometheus.Registerer, m *model.Model, modelVersion string) 
 	for _, f := range c.Features {
 		x.missObs = append(x.missObs, x.missing.WithLabelValues(f))
 	}
+	x.registerCategories(reg, m)
 	registerReference(reg, c)
 	return x
+}
+
+// registerCategories creates the categorical features' metrics, each series
+// at 0 from the start (increase() and rate() count their first values):
+// mlship_input_category_total, the live values per one-hot slot, and
+// mlship_input_unseen_category_total, the values that are none of the
+// model's categories (seen in no training row, or left out as rare; they
+// take the (other) slot). A model without categorical features has neither.
+func (x *Metrics) registerCategories(reg prometheus.Registerer, m *model.Model) {
+	inputs := m.Inputs()
+	x.catObs = make([][]prometheus.Counter, len(inputs))
+	x.unseenObs = make([]prometheus.Counter, len(inputs))
+	var cats, unseen *prometheus.CounterVec
+	for j, in := range inputs {
+		e := in.Encoder
+		if e == nil {
+			continue
+		}
+		if cats == nil {
+			cats = prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "mlship_input_category_total",
+				Help: "Values of each categorical input by category; category=\"" + category.Other + "\" takes those the model does not list (rare in training, or unseen). Missing values are in mlship_input_missing_total.",
+			}, []string{"feature", "category"})
+			unseen = prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "mlship_input_unseen_category_total",
+				Help: "Values of each categorical input that are none of the model's categories (rare in training, or never seen); the model takes them as category=\"" + category.Other + "\".",
+			}, []string{"feature"})
+			reg.MustRegister(cats, unseen)
+		}
+		for slot := range e.Width() {
+			x.catObs[j] = append(x.catObs[j], cats.WithLabelValues(in.Name, e.Label(slot)))
+		}
+		x.unseenObs[j] = unseen.WithLabelValues(in.Name)
+	}
 }
 
 // registerReference exports the card's prediction reference (the distribution
@@ -140,6 +196,19 @@ func registerReference(reg prometheus.Registerer, c *model.Card) {
 		}
 	}
 	reg.MustRegister(shares)
+	if len(r.Categories) > 0 {
+		cs := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mlship_reference_category_share",
+			Help: "Share of the training rows whose categorical feature is the category (the label category of mlship_input_category_total; from the model card).",
+		}, []string{"feature", "category"})
+		for _, f := range r.Categories {
+			e := category.NewEncoder(c.Categories[f.Name])
+			for slot, v := range f.Shares {
+				cs.WithLabelValues(f.Name, e.Label(slot)).Set(v)
+			}
+		}
+		reg.MustRegister(cs)
+	}
 	p := r.Predictions
 	if len(c.Classes) > 0 && len(p.Classes) == len(c.Classes) {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{

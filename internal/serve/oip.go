@@ -3,11 +3,13 @@ package serve
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/mlship/mlship/internal/category"
 	"github.com/mlship/mlship/internal/serve/wire"
 	"github.com/mlship/mlship/internal/version"
 )
@@ -17,7 +19,7 @@ import (
 
 // Tensor names of the model's metadata.
 const (
-	oipInput  = "input-0"       // [N, features] FP64
+	oipInput  = "input-0"       // [N, features] FP64 (BYTES for a model with categorical features)
 	oipOutput = "output-0"      // [N]: class label (classifiers) or value
 	oipProbs  = "probabilities" // [N, classes] FP64 (classifiers)
 )
@@ -69,9 +71,13 @@ func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request, wk *work)
 		return code
 	}
 	c := s.model.Card
+	inType := "FP64"
+	if s.schema.Encoders != nil {
+		inType = "BYTES"
+	}
 	meta := oipModelMeta{
 		Name: s.name, Versions: []string{s.version}, Platform: "mlship",
-		Inputs:  []oipTensorMeta{{Name: oipInput, Datatype: "FP64", Shape: []int64{-1, int64(len(c.Features))}}},
+		Inputs:  []oipTensorMeta{{Name: oipInput, Datatype: inType, Shape: []int64{-1, int64(len(c.Features))}}},
 		Outputs: []oipTensorMeta{{Name: oipOutput, Datatype: s.labelType(), Shape: []int64{-1}}},
 		Parameters: map[string]string{
 			"task": string(c.Task), "features": strings.Join(c.Features, ","), "target": c.Target,
@@ -81,6 +87,16 @@ func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request, wk *work)
 	if len(c.Classes) > 0 {
 		meta.Outputs = append(meta.Outputs, oipTensorMeta{Name: oipProbs, Datatype: "FP64", Shape: []int64{-1, int64(len(c.Classes))}})
 		meta.Parameters["classes"] = strings.Join(c.Classes, ",")
+	}
+	if s.schema.Encoders != nil {
+		var cat []string
+		for j, e := range s.schema.Encoders {
+			if e != nil {
+				cat = append(cat, c.Features[j])
+			}
+		}
+		meta.Parameters["categorical_features"] = strings.Join(cat, ",")
+		meta.Parameters["input_layout"] = "one tensor " + oipInput + " of shape [N, features] in feature order, datatype BYTES: a categorical feature's category as a string (or a number), a numeric feature's value as a number (or a string of one); or one tensor per feature named after it of shape [N], BYTES for a categorical feature"
 	}
 	b, _ := json.Marshal(meta)
 	return writeJSON(w, http.StatusOK, append(b, '\n'))
@@ -132,14 +148,42 @@ func (s *Server) decodeInfer(body []byte, wk *work) (*oipRequest, int, error) {
 		return nil, 0, wire.Badf("inputs: empty; want one tensor %q of shape [N, %d] or one tensor per feature", oipInput, nf)
 	}
 	data := make([][]float64, len(req.Inputs))
+	texts := make([][]string, len(req.Inputs))
 	for i, t := range req.Inputs {
-		vals, err := wire.FlattenNumbers(t.Data, t.Datatype, t.Shape)
+		vals, txt, err := wire.FlattenTensor(t.Data, t.Datatype, t.Shape)
 		if err != nil {
 			return nil, 0, wire.Badf("inputs[%d] (%s): %v", i, wire.Clip(t.Name), err)
 		}
-		data[i] = vals
+		data[i], texts[i] = vals, txt
 	}
 	flat := wk.req.Flat[:0]
+	s.schema.ResetUnseen(&wk.req)
+	// cell puts element e of tensor i, the value of feature j, into flat.
+	cell := func(i, e, j int) error {
+		v := data[i][e]
+		var text string
+		if texts[i] != nil {
+			text = texts[i][e]
+		}
+		if s.schema.Encoders != nil && s.schema.Encoders[j] != nil {
+			if text == "" && !math.IsNaN(v) {
+				text = category.FormatNumber(v)
+			}
+			flat = append(flat, s.schema.Slot(j, text, wk.req.Unseen))
+			return nil
+		}
+		if text != "" {
+			n, kind := category.Parse(text)
+			switch kind {
+			case category.Number, category.Missing:
+				v = n
+			default:
+				return wire.Badf("inputs[%d] (%s): data element %d is %s, and feature %q takes numbers", i, wire.Clip(req.Inputs[i].Name), e, wire.Quote(text), s.schema.Features[j])
+			}
+		}
+		flat = append(flat, v)
+		return nil
+	}
 	var rows int
 	_, isFeature := s.schema.Index[req.Inputs[0].Name]
 	if len(req.Inputs) == 1 && (!isFeature || nf == 1) {
@@ -156,16 +200,20 @@ func (s *Server) decodeInfer(body []byte, wk *work) (*oipRequest, int, error) {
 		default:
 			return nil, 0, wire.Badf("inputs[0] (%s): shape %v; the model takes [N, %d]: %s", wire.Clip(t.Name), shape, nf, wire.ListFeatures(s.schema.Features))
 		}
-		flat = append(flat, data[0]...)
+		for e := range data[0] {
+			if err := cell(0, e, e%nf); err != nil {
+				return nil, 0, err
+			}
+		}
 	} else {
 		// One tensor per feature, each [N] or [N, 1].
-		cols := make([][]float64, nf)
+		cols := make([]int, nf) // the tensor of each feature, +1 (0: none)
 		for i, t := range req.Inputs {
 			j, ok := s.schema.Index[t.Name]
 			if !ok {
 				return nil, 0, wire.Badf("inputs[%d]: %s is not a feature of the model (%s) nor %q", i, wire.Quote(t.Name), wire.ListFeatures(s.schema.Features), oipInput)
 			}
-			if cols[j] != nil {
+			if cols[j] != 0 {
 				return nil, 0, wire.Badf("inputs[%d]: feature %q given twice", i, t.Name)
 			}
 			if len(t.Shape) > 2 || len(t.Shape) == 2 && t.Shape[1] != 1 {
@@ -174,17 +222,19 @@ func (s *Server) decodeInfer(body []byte, wk *work) (*oipRequest, int, error) {
 			if len(data[i]) != len(data[0]) {
 				return nil, 0, wire.Badf("inputs[%d] (%s): %d rows, inputs[0] has %d", i, t.Name, len(data[i]), len(data[0]))
 			}
-			cols[j] = data[i]
+			cols[j] = i + 1
 		}
 		for j, c := range cols {
-			if c == nil {
+			if c == 0 {
 				return nil, 0, wire.Badf("inputs: feature %q is missing", s.schema.Features[j])
 			}
 		}
-		rows = len(cols[0])
+		rows = len(data[0])
 		for r := 0; r < rows; r++ {
-			for j := range cols {
-				flat = append(flat, cols[j][r])
+			for j, c := range cols {
+				if err := cell(c-1, r, j); err != nil {
+					return nil, 0, err
+				}
 			}
 		}
 	}
@@ -271,7 +321,7 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request, wk *work) int {
 	if err != nil {
 		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
 	}
-	if err := s.run(wk, wk.req.Flat, rows, ""); err != nil {
+	if err := s.run(wk, wk.req.Flat, rows, "", wk.req.Unseen); err != nil {
 		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
 	}
 	want := map[string]bool{}

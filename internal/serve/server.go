@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mlship/mlship/internal/category"
 	"github.com/mlship/mlship/internal/model"
 	"github.com/mlship/mlship/internal/serve/wire"
 )
@@ -135,7 +136,7 @@ type work struct {
 	probs   []float64
 	classes []int
 	values  []float64
-	z       []float64 // standardised inputs, rows x features
+	z       []float64 // standardised numeric inputs, rows x numeric features
 }
 
 // New loads the model and builds the server; it is ready at once.
@@ -165,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, model: m, schema: wire.NewSchema(m.Card.Features), name: cfg.ModelName, reg: cfg.Registry, log: cfg.Logger}
+	s := &Server{cfg: cfg, model: m, schema: newSchema(m), name: cfg.ModelName, reg: cfg.Registry, log: cfg.Logger}
 	if s.name == "" {
 		s.name = m.Card.Name
 	}
@@ -464,7 +465,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, wk *work) int {
 	if wk.req.Batch {
 		key = wk.req.Key
 	}
-	if err := s.run(wk, wk.req.Flat, wk.req.Rows, key); err != nil {
+	if err := s.run(wk, wk.req.Flat, wk.req.Rows, key, wk.req.Unseen); err != nil {
 		return s.fail(w, wk, http.StatusBadRequest, "%v", err)
 	}
 	wk.out = s.encodePredict(wk.out[:0], wk, wk.req.Rows, wk.req.Batch)
@@ -472,29 +473,50 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, wk *work) int {
 	return writeJSON(w, http.StatusOK, wk.out)
 }
 
-// run predicts rows (raw values, NaN = missing) into wk.classes/wk.probs or
-// wk.values. A row whose standardised input or prediction is not finite fails
-// the request with a wire.BadRequest naming it (key[i], or "row i" when key is "";
-// key alone when it is "input"). Only a request that succeeded is recorded in
-// the live-input and prediction metrics, so they never see a non-finite value.
-func (s *Server) run(wk *work, flat []float64, rows int, key string) error {
+// newSchema is the request decoders' view of m's inputs.
+func newSchema(m *model.Model) *wire.Schema {
+	sc := wire.NewSchema(m.Card.Features)
+	for j, in := range m.Inputs() {
+		if in.Encoder != nil {
+			if sc.Encoders == nil {
+				sc.Encoders = make([]*category.Encoder, len(m.Card.Features))
+			}
+			sc.Encoders[j] = in.Encoder
+		}
+	}
+	return sc
+}
+
+// run predicts rows (raw values, NaN = missing; a categorical feature's value
+// its slot) into wk.classes/wk.probs or wk.values. A row whose standardised
+// input or prediction is not finite fails the request with a wire.BadRequest
+// naming it (key[i], or "row i" when key is ""; key alone when it is "input").
+// Only a request that succeeded is recorded in the live-input and prediction
+// metrics, so they never see a non-finite value; unseen counts, per feature,
+// the categories of the request the model does not list (nil: none).
+func (s *Server) run(wk *work, flat []float64, rows int, key string, unseen []int) error {
 	m := s.model
 	nf := len(s.schema.Features)
+	numeric := s.metrics.numeric // the numeric features' network inputs
+	nz := len(numeric)
 	outs := m.Card.Network.Outputs
 	classifier := len(s.labels) > 0
 	wk.classes, wk.probs, wk.values = wk.classes[:0], wk.probs[:0], wk.values[:0]
-	wk.z = wire.Grow(wk.z, rows*nf)
+	wk.z = wire.Grow(wk.z, rows*nz)
 	for i := 0; i < rows; i++ {
 		raw := flat[i*nf : (i+1)*nf]
 		z := m.Preprocess(raw, wk.scratch)
-		for j, v := range z {
+		zi := wk.z[i*nz : (i+1)*nz]
+		for k, in := range numeric {
+			v := z[in.Offset]
 			if math.IsInf(v, 0) || math.IsNaN(v) {
+				j := in.Feature
 				return wire.Badf("%s: the prediction is not finite for this input: %s = %s is too far outside the training data (mean %g, std %g)",
 					rowName(key, i), s.schema.Features[j], wire.Clip(strconv.FormatFloat(raw[j], 'g', -1, 64)),
-					m.Card.Preprocess.Mean[j], m.Card.Preprocess.Std[j])
+					m.Card.Preprocess.Mean[in.Offset], m.Card.Preprocess.Std[in.Offset])
 			}
+			zi[k] = v
 		}
-		copy(wk.z[i*nf:(i+1)*nf], z)
 		out := m.Forward(z, wk.scratch)
 		if !classifier {
 			v := out[0]
@@ -525,10 +547,17 @@ func (s *Server) run(wk *work, flat []float64, rows int, key string) error {
 	for i, v := range flat[:rows*nf] {
 		if math.IsNaN(v) {
 			x.missObs[i%nf].Inc()
+		} else if c := x.catObs[i%nf]; c != nil {
+			c[int(v)].Inc()
+		}
+	}
+	for j, n := range unseen {
+		if n > 0 {
+			x.unseenObs[j].Add(float64(n))
 		}
 	}
 	for i := 0; i < rows; i++ {
-		x.drift.observe(wk.shard, wk.z[i*nf:(i+1)*nf])
+		x.drift.observe(wk.shard, wk.z[i*nz:(i+1)*nz])
 	}
 	if classifier {
 		for _, c := range wk.classes {

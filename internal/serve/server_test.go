@@ -179,7 +179,7 @@ func TestOpenInferenceProtocol(t *testing.T) {
 		`{"inputs":[]}`: "inputs: empty",
 		`{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP64","data":[1,2]}]}`:                                              "shape [1 2]; the model takes [N, 3]",
 		`{"inputs":[{"name":"input-0","shape":[2,3],"datatype":"FP64","data":[1,2,3]}]}`:                                            "shape [2 3] does not match 3 data values",
-		`{"inputs":[{"name":"input-0","shape":[1,3],"datatype":"BYTES","data":["a","b","c"]}]}`:                                     `datatype "BYTES" is not numeric`,
+		`{"inputs":[{"name":"input-0","shape":[1,3],"datatype":"BYTES","data":["a","b","c"]}]}`:                                     `inputs[0] (input-0): data element 0 is "a", and feature "a" takes numbers`,
 		`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"b","shape":[1],"datatype":"FP64","data":[1]}]}`:  `feature "c" is missing`,
 		`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"name":"zz","shape":[1],"datatype":"FP64","data":[1]}]}`: `"zz" is not a feature of the model`,
 		`{"inputs":[{"name":"input-0","shape":[1,3],"datatype":"FP64","data":[1,2,3]}],"outputs":[{"name":"nope"}]}`:                `unknown output "nope"`,

@@ -1,15 +1,18 @@
 package wire
 
 // The fuzz targets live alone in this package's tests, importing nothing but the
-// standard library: after every input the fuzzer scans the coverage counters of
-// every package in the test binary, so a binary with testify (or, in
-// internal/serve, Prometheus and protobuf: 68 KB of counters against 6 KB here)
-// runs several times fewer inputs a second. The decoders' table tests are in
-// internal/serve (decode_test.go).
+// standard library and internal/category (the rules of a cell, a few functions):
+// after every input the fuzzer scans the coverage counters of every package in
+// the test binary, so a binary with testify (or, in internal/serve, Prometheus
+// and protobuf: 68 KB of counters against 6 KB here) runs several times fewer
+// inputs a second. The decoders' table tests are in internal/serve
+// (decode_test.go).
 
 import (
 	"math"
 	"testing"
+
+	"github.com/mlship/mlship/internal/category"
 )
 
 var features = []string{"a", "b", "c"}
@@ -56,10 +59,52 @@ func FuzzDecodePredict(f *testing.F) {
 	})
 }
 
+// FuzzDecodePredictCategorical is FuzzDecodePredict for a model whose feature b
+// is categorical (categories x and 1): a body it accepts gives b's one-hot slot
+// (0, 1, or 2 for any other category) or NaN, and counts no more unseen
+// categories than rows.
+func FuzzDecodePredictCategorical(f *testing.F) {
+	for _, seed := range []string{
+		`{"input": [1, "x", 3]}`, `{"inputs": [[1,"new",3],{"a":1,"b":null,"c":3}]}`, `{"input": {"b": 1.0, "a": true, "c": false}}`,
+		`{"input": [1, ["x"], 3]}`, `{"input": [1, "x", 3]}`, `{"input": [1, " NA ", 3]}`, `{"input": [1, 1e999, 3]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s := NewSchema(features)
+	s.Encoders = []*category.Encoder{nil, category.NewEncoder([]string{"x", "1"}), nil}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > maxFuzzInput {
+			return
+		}
+		var req PredictRequest
+		if err := s.DecodePredict(body, &req); err != nil {
+			if _, ok := err.(*BadRequest); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		if req.Rows < 1 || len(req.Flat) != req.Rows*len(features) {
+			t.Fatalf("rows %d, %d values", req.Rows, len(req.Flat))
+		}
+		for i, v := range req.Flat {
+			switch {
+			case math.IsInf(v, 0):
+				t.Fatalf("infinite value accepted from %q", body)
+			case i%3 == 1 && !math.IsNaN(v) && v != 0 && v != 1 && v != 2:
+				t.Fatalf("slot %v of b from %q", v, body)
+			}
+		}
+		if len(req.Unseen) != 3 || req.Unseen[0] != 0 || req.Unseen[2] != 0 || req.Unseen[1] > req.Rows {
+			t.Fatalf("unseen %v for %d rows from %q", req.Unseen, req.Rows, body)
+		}
+	})
+}
+
 // FuzzFlattenNumbers does the same for the Open Inference Protocol's tensor
 // data, with any datatype and a shape of up to 4 small dimensions: it must never
 // panic, and data it accepts must give exactly as many values as the shape has
-// elements, each finite (or NaN, missing) and allowed by the datatype.
+// elements, each finite (or NaN, missing) and allowed by the datatype (BYTES,
+// through FlattenTensor: strings, numbers, true and false).
 func FuzzFlattenNumbers(f *testing.F) {
 	for _, seed := range []struct {
 		data  string
@@ -84,7 +129,7 @@ func FuzzFlattenNumbers(f *testing.F) {
 			shape = append(shape, int64(d%8))
 			size *= int(d % 8)
 		}
-		vals, err := FlattenNumbers(data, datatype, shape)
+		vals, texts, err := FlattenTensor(data, datatype, shape)
 		if err != nil {
 			if _, ok := err.(*BadRequest); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
@@ -93,6 +138,20 @@ func FuzzFlattenNumbers(f *testing.F) {
 		}
 		if len(vals) != size {
 			t.Fatalf("shape %v: %d values from %q", shape, len(vals), data)
+		}
+		if datatype == "BYTES" {
+			if len(texts) != size {
+				t.Fatalf("shape %v: %d strings from %q", shape, len(texts), data)
+			}
+			for i, v := range vals {
+				if math.IsInf(v, 0) || texts[i] != "" && !math.IsNaN(v) {
+					t.Fatalf("BYTES value %v (string %q) accepted from %q", v, texts[i], data)
+				}
+			}
+			return
+		}
+		if texts != nil {
+			t.Fatalf("strings of datatype %s", datatype)
 		}
 		typ := types[datatype]
 		for _, v := range vals {

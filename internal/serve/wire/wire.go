@@ -2,8 +2,9 @@
 // and the Open Inference Protocol's tensor data. It reads numbers straight into
 // float64 rows without building a generic tree, says where a problem is, and
 // quotes at most a short prefix of what a client sent. It depends on the
-// standard library only, so that its fuzz targets run fast: the fuzzer scans
-// the coverage counters of every package in the test binary after each input.
+// standard library and internal/category (itself the standard library's only)
+// alone, so that its fuzz targets run fast: the fuzzer scans the coverage
+// counters of every package in the test binary after each input.
 package wire
 
 import (
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mlship/mlship/internal/category"
 )
 
 // BadRequest is a client error: the server answers 400 with its message.
@@ -56,6 +59,10 @@ func Quote(s string) string {
 type Schema struct {
 	Features []string       // in the model's order
 	Index    map[string]int // position of each feature
+	// Encoders holds the encoder of each categorical feature (nil for a
+	// numeric one); nil when every feature is numeric. A categorical
+	// feature's value is decoded into its one-hot slot (see Cell).
+	Encoders []*category.Encoder
 }
 
 // NewSchema is the schema of a model taking features, in order.
@@ -352,15 +359,60 @@ func (p *parser) end() error {
 	return nil
 }
 
-// cell reads one feature value: a number, or null for a missing value (which the
-// model's preprocessing imputes). The value is named in errors as row[idx]
-// (feature) or row.feature.
-func (p *parser) cell(s *Schema, row rowRef, idx int, byName bool) (float64, error) {
+// categorical reports whether feature idx is categorical.
+func (s *Schema) categorical(idx int) bool { return s.Encoders != nil && s.Encoders[idx] != nil }
+
+// Slot is the one-hot slot of feature idx (categorical) for a value given as
+// text (a string, or the FormatNumber text of a number): NaN when it is
+// missing (category.Canon), the Other slot when the model does not list it, in
+// which case unseen[idx] (when unseen is not nil) counts it.
+func (s *Schema) Slot(idx int, text string, unseen []int) float64 {
+	t, missing := category.Canon(text)
+	if missing {
+		return math.NaN()
+	}
+	slot, known := s.Encoders[idx].Slot(t)
+	if !known && unseen != nil {
+		unseen[idx]++
+	}
+	return float64(slot)
+}
+
+// cell reads one feature value: a number (true and false are 1 and 0), or null
+// for a missing value (which the model's preprocessing imputes); for a
+// categorical feature a string or a number, its category, becomes its slot
+// (Slot). The value is named in errors as row[idx] (feature) or row.feature.
+func (p *parser) cell(s *Schema, row rowRef, idx int, byName bool, unseen []int) (float64, error) {
 	where := func() string {
 		if byName {
 			return row.String() + "." + s.Features[idx]
 		}
 		return fmt.Sprintf("%s[%d] (%s)", row, idx, s.Features[idx])
+	}
+	if s.categorical(idx) {
+		switch c := p.peek(); {
+		case c == 'n' && p.literal("null"):
+			return math.NaN(), nil
+		case c == '"':
+			str, err := p.str()
+			if err != nil {
+				return 0, err
+			}
+			return s.Slot(idx, str, unseen), nil
+		case c == 't' && p.literal("true"):
+			return s.Slot(idx, "1", unseen), nil
+		case c == 'f' && p.literal("false"):
+			return s.Slot(idx, "0", unseen), nil
+		case c == '[' || c == '{':
+			return 0, Badf("%s: is an %s, want a category (a string or a number; null for missing)", where(), map[byte]string{'[': "array", '{': "object"}[c])
+		case c == 'N' || c == 'I' || c == '-' && p.i+1 < len(p.b) && p.b[p.i+1] == 'I':
+			return 0, Badf("%s: NaN and Infinity are not numbers in JSON (send null for a missing value)", where())
+		}
+		v, err := p.number()
+		if err != nil {
+			return 0, Badf("%s: %v", where(), err.(*BadRequest).msg)
+		}
+		return s.Slot(idx, category.FormatNumber(v), unseen), nil
 	}
 	switch c := p.peek(); {
 	case c == 'n':
@@ -369,8 +421,14 @@ func (p *parser) cell(s *Schema, row rowRef, idx int, byName bool) (float64, err
 		}
 	case c == '"':
 		return 0, Badf("%s: is a string, want a number (or null for missing)", where())
-	case c == 't' || c == 'f':
-		return 0, Badf("%s: is a boolean, want a number (or null for missing)", where())
+	case c == 't':
+		if p.literal("true") {
+			return 1, nil
+		}
+	case c == 'f':
+		if p.literal("false") {
+			return 0, nil
+		}
 	case c == '[' || c == '{':
 		return 0, Badf("%s: is an %s, want a number (or null for missing)", where(), map[byte]string{'[': "array", '{': "object"}[c])
 	case c == 'N' || c == 'I' || c == '-' && p.i+1 < len(p.b) && p.b[p.i+1] == 'I':
@@ -384,8 +442,9 @@ func (p *parser) cell(s *Schema, row rowRef, idx int, byName bool) (float64, err
 }
 
 // row reads one row, as an array of the model's features in order or as an
-// object keyed by feature name, into dst (len = number of features).
-func (s *Schema) row(p *parser, dst []float64, name rowRef) error {
+// object keyed by feature name, into dst (len = number of features); unseen
+// counts categories the model does not list, per feature.
+func (s *Schema) row(p *parser, dst []float64, name rowRef, unseen []int) error {
 	switch p.peek() {
 	case '[':
 		p.i++
@@ -395,7 +454,7 @@ func (s *Schema) row(p *parser, dst []float64, name rowRef) error {
 				var v float64
 				var err error
 				if n < len(dst) {
-					v, err = p.cell(s, name, n, false)
+					v, err = p.cell(s, name, n, false, unseen)
 				} else {
 					err = p.skip(0)
 				}
@@ -438,7 +497,7 @@ func (s *Schema) row(p *parser, dst []float64, name rowRef) error {
 				if got[idx] {
 					return Badf("%s: feature %q given twice", name, key)
 				}
-				v, err := p.cell(s, name, idx, true)
+				v, err := p.cell(s, name, idx, true, unseen)
 				if err != nil {
 					return err
 				}
@@ -466,6 +525,9 @@ func (s *Schema) row(p *parser, dst []float64, name rowRef) error {
 	if p.peek() == 0 {
 		return p.syntax("a row")
 	}
+	if s.Encoders != nil {
+		return Badf("%s must be an array of %d values or an object keyed by feature name", name, len(dst))
+	}
 	return Badf("%s must be an array of %d numbers or an object keyed by feature name", name, len(dst))
 }
 
@@ -474,16 +536,36 @@ type PredictRequest struct {
 	Key   string // "input", "inputs" or "instances"
 	Batch bool
 	Rows  int
-	Flat  []float64 // rows x features
+	Flat  []float64 // rows x features; a categorical feature's value is its slot
+	// Unseen counts, per feature, the values of a categorical feature that
+	// are none of its categories (given the Other slot); nil when no feature
+	// is categorical.
+	Unseen []int
+}
+
+// ResetUnseen sets req.Unseen to zeros for s's features (nil when none is
+// categorical).
+func (s *Schema) ResetUnseen(req *PredictRequest) {
+	if s.Encoders == nil {
+		req.Unseen = nil
+		return
+	}
+	if len(req.Unseen) != len(s.Features) {
+		req.Unseen = make([]int, len(s.Features))
+	}
+	clear(req.Unseen)
 }
 
 // DecodePredict reads {"input": ROW}, {"inputs": [ROW, ...]} or KServe v1's
-// {"instances": [ROW, ...]}, where ROW is an array of numbers in feature order or
-// an object keyed by feature name; null is a missing value. req.Flat is reused.
+// {"instances": [ROW, ...]}, where ROW is an array of values in feature order or
+// an object keyed by feature name: a number (true and false are 1 and 0), for a
+// categorical feature a string or a number (its category); null is a missing
+// value. req.Flat is reused.
 func (s *Schema) DecodePredict(body []byte, req *PredictRequest) error {
 	p := &parser{b: body}
 	nf := len(s.Features)
 	req.Flat, req.Rows, req.Batch = req.Flat[:0], 0, false
+	s.ResetUnseen(req)
 	if err := p.expect('{'); err != nil {
 		if p.peek() == 0 {
 			return Badf("empty request body: want {\"input\": [...]} or {\"inputs\": [[...], ...]}")
@@ -509,7 +591,7 @@ func (s *Schema) DecodePredict(body []byte, req *PredictRequest) error {
 				req.Key = found
 				if key == "input" {
 					req.Flat = Grow(req.Flat, nf)
-					if err := s.row(p, req.Flat[:nf], rowRef{"input", -1}); err != nil {
+					if err := s.row(p, req.Flat[:nf], rowRef{"input", -1}, req.Unseen); err != nil {
 						return err
 					}
 					req.Rows = 1
@@ -525,7 +607,7 @@ func (s *Schema) DecodePredict(body []byte, req *PredictRequest) error {
 				}
 				for {
 					req.Flat = Grow(req.Flat, (req.Rows+1)*nf)
-					if err := s.row(p, req.Flat[req.Rows*nf:(req.Rows+1)*nf], rowRef{key, req.Rows}); err != nil {
+					if err := s.row(p, req.Flat[req.Rows*nf:(req.Rows+1)*nf], rowRef{key, req.Rows}, req.Unseen); err != nil {
 						return err
 					}
 					req.Rows++
@@ -587,8 +669,11 @@ func ListFeatures(fs []string) string {
 }
 
 // tensorType is what a tensor datatype allows: true and false (BOOL), or numbers in
-// [lo, hi], whole numbers only for the integer types.
+// [lo, hi], whole numbers only for the integer types; BYTES (FlattenTensor only)
+// strings, and numbers, true and false, as a model with categorical features
+// takes them.
 type tensorType struct {
+	bytes   bool
 	boolean bool
 	integer bool
 	lo, hi  float64
@@ -647,29 +732,52 @@ func FlattenNumbers(raw []byte, datatype string, shape []int64) ([]float64, erro
 	if !ok {
 		return nil, Badf("datatype %s is not numeric (want BOOL, UINT8 to UINT64, INT8 to INT64, FP16, FP32 or FP64)", Quote(datatype))
 	}
+	vals, _, err := flatten(raw, datatype, typ, shape)
+	return vals, err
+}
+
+// FlattenTensor is FlattenNumbers that also takes datatype BYTES, whose
+// elements may be strings as well as numbers, true and false (1 and 0) and
+// null: texts[i] is element i when it is a string (vals[i] is then NaN), ""
+// otherwise. texts is nil for the numeric datatypes.
+func FlattenTensor(raw []byte, datatype string, shape []int64) (vals []float64, texts []string, err error) {
+	if datatype == "BYTES" {
+		return flatten(raw, datatype, tensorType{bytes: true}, shape)
+	}
+	typ, ok := types[datatype]
+	if !ok {
+		return nil, nil, Badf("datatype %s is not one this model takes (want BYTES, BOOL, UINT8 to UINT64, INT8 to INT64, FP16, FP32 or FP64)", Quote(datatype))
+	}
+	return flatten(raw, datatype, typ, shape)
+}
+
+func flatten(raw []byte, datatype string, typ tensorType, shape []int64) ([]float64, []string, error) {
 	size, err := shapeSize(shape)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f := &flattener{p: parser{b: raw}, typ: typ, datatype: datatype, shape: shape}
 	switch f.p.peek() {
 	case 0:
-		return nil, Badf("data: missing")
+		return nil, nil, Badf("data: missing")
 	case '[':
 	default:
-		return nil, Badf("data: want an array of the tensor's values")
+		return nil, nil, Badf("data: want an array of the tensor's values")
 	}
 	f.out = make([]float64, 0, min(size, int64(len(raw))))
+	if typ.bytes {
+		f.texts = make([]string, 0, cap(f.out))
+	}
 	if err := f.array(0); err != nil {
-		return nil, Badf("data%v", err)
+		return nil, nil, Badf("data%v", err)
 	}
 	if err := f.p.end(); err != nil {
-		return nil, Badf("data: %v", err)
+		return nil, nil, Badf("data: %v", err)
 	}
 	if int64(len(f.out)) != size {
-		return nil, Badf("shape %v does not match %d data values", shape, len(f.out))
+		return nil, nil, Badf("shape %v does not match %d data values", shape, len(f.out))
 	}
-	return f.out, nil
+	return f.out, f.texts, nil
 }
 
 // flattener reads nested tensor data. Its errors start with the element's
@@ -682,6 +790,7 @@ type flattener struct {
 	nested   bool // the data is nested (its first element is an array), not flat
 	idx      []int
 	out      []float64
+	texts    []string // BYTES: the strings, "" for other elements
 }
 
 func (f *flattener) path(levels int) string {
@@ -739,6 +848,9 @@ func (f *flattener) array(level int) error {
 
 // value reads one element at depth level.
 func (f *flattener) value(level int) error {
+	if f.typ.bytes {
+		return f.bytesValue(level)
+	}
 	p := &f.p
 	where := func() string { return f.path(level + 1) }
 	switch c := p.peek(); {
@@ -778,6 +890,39 @@ func (f *flattener) value(level int) error {
 		return Badf("%s: %s is out of the range of %s (%s)", where(), lit, f.datatype, f.typ.span)
 	}
 	f.out = append(f.out, v)
+	return nil
+}
+
+// bytesValue reads one element of a BYTES tensor: a string, a number, true or
+// false (1 or 0), or null.
+func (f *flattener) bytesValue(level int) error {
+	p := &f.p
+	where := func() string { return f.path(level + 1) }
+	text := ""
+	v := math.NaN()
+	switch c := p.peek(); {
+	case c == 'n' && p.literal("null"):
+	case c == 't' && p.literal("true"):
+		v = 1
+	case c == 'f' && p.literal("false"):
+		v = 0
+	case c == '"':
+		s, err := p.str()
+		if err != nil {
+			return Badf("%s: %v", where(), err)
+		}
+		text = s
+	case c == '{':
+		return Badf("%s is an object; datatype BYTES takes strings (or numbers)", where())
+	default:
+		n, err := p.number()
+		if err != nil {
+			return Badf("%s: %v", where(), err)
+		}
+		v = n
+	}
+	f.out = append(f.out, v)
+	f.texts = append(f.texts, text)
 	return nil
 }
 
