@@ -225,4 +225,3 @@ func sum(v []float64) float64 {
 	}
 	return s
 }
-

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mlship/mlship/internal/category"
 	"github.com/mlship/mlship/internal/fault"
 	"github.com/mlship/mlship/internal/model"
 )
@@ -153,6 +154,8 @@ type Drift struct {
 type FeatureDrift struct {
 	Name  string   `json:"name"`
 	MeanZ *float64 `json:"mean_z,omitempty"`
+	// Categorical: the buckets are the feature's categories.
+	Categorical bool `json:"categorical,omitempty"`
 	Drift
 }
 
@@ -182,9 +185,13 @@ type reference struct {
 	task     string
 	features map[string][]float64 // per-bucket shares, len(ZBuckets)+1
 	order    []string             // feature order (the card's, or sorted)
-	classes  map[string]float64
-	values   []float64 // regression: per-bucket shares
-	valueLE  []string
+	// categories: per categorical feature, the training share of each
+	// category label (the server's category label, "(other)" included).
+	categories map[string]map[string]float64
+	catOrder   []string
+	classes    map[string]float64
+	values     []float64 // regression: per-bucket shares
+	valueLE    []string
 }
 
 // Run reads the window's traffic from Prometheus and checks it. A breach
@@ -299,6 +306,32 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			m := s / fd.Rows
 			fd.MeanZ = &m
 		}
+		res.Features = append(res.Features, fd)
+		res.Rows = math.Max(res.Rows, fd.Rows)
+	}
+	// Categorical features: the live share of each category against the
+	// training rows' (rows missing the feature are in neither).
+	for _, f := range ref.catOrder {
+		train := ref.categories[f]
+		labels := make([]string, 0, len(train))
+		for c := range train {
+			labels = append(labels, c)
+		}
+		sort.Strings(labels)
+		var shares, counts []float64
+		total := 0.0
+		for _, c := range labels {
+			total += train[c]
+		}
+		for _, c := range labels {
+			v := train[c]
+			if total > 0 {
+				v /= total
+			}
+			shares = append(shares, v)
+			counts = append(counts, live.categories[f][c])
+		}
+		fd := FeatureDrift{Name: f, Categorical: true, Drift: compareCounts(labels, counts, shares)}
 		res.Features = append(res.Features, fd)
 		res.Rows = math.Max(res.Rows, fd.Rows)
 	}
@@ -452,17 +485,18 @@ func formatLE(b float64) string { return strconv.FormatFloat(b, 'g', -1, 64) }
 
 // liveDist is the window's live distributions, cumulative per bucket.
 type liveDist struct {
-	features map[string][]float64
-	sums     map[string]float64
-	classes  map[string]float64
-	values   []float64
+	features   map[string][]float64
+	sums       map[string]float64
+	categories map[string]map[string]float64
+	classes    map[string]float64
+	values     []float64
 }
 
 // splitLive sorts the live query's samples: {feature, le} bucket counts,
 // {feature} z-score sums, {class} prediction counts and {le} predicted value
 // bucket counts.
 func splitLive(ss []sample) liveDist {
-	l := liveDist{features: map[string][]float64{}, sums: map[string]float64{}, classes: map[string]float64{}}
+	l := liveDist{features: map[string][]float64{}, sums: map[string]float64{}, categories: map[string]map[string]float64{}, classes: map[string]float64{}}
 	zi := map[string]int{}
 	for i, le := range zLabels() {
 		zi[le] = i
@@ -476,7 +510,13 @@ func splitLive(ss []sample) liveDist {
 		f, hasF := s.Labels["feature"]
 		le, hasLE := s.Labels["le"]
 		c, hasC := s.Labels["class"]
+		cat, hasCat := s.Labels["category"]
 		switch {
+		case hasF && hasCat:
+			if l.categories[f] == nil {
+				l.categories[f] = map[string]float64{}
+			}
+			l.categories[f][cat] = s.Value
 		case hasF && hasLE:
 			i, ok := zi[normLE(le)]
 			if !ok {
@@ -519,6 +559,18 @@ func cardReference(c *model.Card) *reference {
 		r.features[f.Name] = f.Shares
 		r.order = append(r.order, f.Name)
 	}
+	for _, f := range c.Reference.Categories {
+		if r.categories == nil {
+			r.categories = map[string]map[string]float64{}
+		}
+		e := category.NewEncoder(c.Categories[f.Name])
+		m := map[string]float64{}
+		for slot, v := range f.Shares {
+			m[e.Label(slot)] = v
+		}
+		r.categories[f.Name] = m
+		r.catOrder = append(r.catOrder, f.Name)
+	}
 	p := c.Reference.Predictions
 	if p.Rows > 0 && len(c.Classes) > 0 && len(p.Classes) == len(c.Classes) {
 		r.classes = map[string]float64{}
@@ -552,7 +604,17 @@ func gaugeReference(ss []sample) (*reference, error) {
 		f, hasF := s.Labels["feature"]
 		le, hasLE := s.Labels["le"]
 		c, hasC := s.Labels["class"]
+		cat, hasCat := s.Labels["category"]
 		switch {
+		case hasF && hasCat:
+			if r.categories == nil {
+				r.categories = map[string]map[string]float64{}
+			}
+			if r.categories[f] == nil {
+				r.categories[f] = map[string]float64{}
+				r.catOrder = append(r.catOrder, f)
+			}
+			r.categories[f][cat] = s.Value
 		case hasF && hasLE:
 			i, ok := zi[normLE(le)]
 			if !ok {
@@ -575,7 +637,8 @@ func gaugeReference(ss []sample) (*reference, error) {
 			}
 		}
 	}
-	if len(r.features) == 0 {
+	sort.Strings(r.catOrder)
+	if len(r.features) == 0 && len(r.categories) == 0 {
 		return nil, errors.New("mlship-serve exports no training reference (mlship_reference_feature_share): the model was trained by an mlship that did not record one; retrain it, or give its model directory as --model")
 	}
 	sort.Strings(r.order)

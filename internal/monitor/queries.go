@@ -59,6 +59,7 @@ func (q queries) now(expr string) string {
 func (q queries) reference() string {
 	return strings.Join([]string{
 		"max by (feature, le) " + q.now(q.sel("mlship_reference_feature_share")),
+		"max by (feature, category) " + q.now(q.sel("mlship_reference_category_share")),
 		"max by (class) " + q.now(q.sel("mlship_reference_predicted_class_share")),
 		"max by (le) " + q.now(q.sel("mlship_reference_predicted_value_share")),
 	}, "\nor\n")
@@ -71,6 +72,7 @@ func (q queries) live() string {
 	return strings.Join([]string{
 		"sum by (feature, le) " + q.during(inc("mlship_input_feature_zscore_bucket"), q.window),
 		"sum by (feature) " + q.during(inc("mlship_input_feature_zscore_sum"), q.window),
+		"sum by (feature, category) " + q.during(inc("mlship_input_category_total"), q.window),
 		"sum by (class) " + q.during(inc("mlship_predicted_class_total"), q.window),
 		"sum by (le) " + q.during(inc("mlship_predicted_value_bucket"), q.window),
 	}, "\nor\n")
@@ -103,9 +105,14 @@ func since(ctx context.Context, pc *promClient, q queries, cfg Config, now time.
 	if step < time.Second {
 		step = time.Second
 	}
-	names := make([]string, len(res.Drifted))
-	for i, f := range res.Drifted {
-		names[i] = regexp.QuoteMeta(f)
+	var names []string
+	for _, f := range res.Features {
+		if f.Drifted && !f.Categorical {
+			names = append(names, regexp.QuoteMeta(f.Name))
+		}
+	}
+	if len(names) == 0 {
+		return nil
 	}
 	rng := promDuration(step)
 	expr := "sum by (feature, le) " + q.during(fmt.Sprintf("increase(%s[%s])",
@@ -147,7 +154,7 @@ func since(ctx context.Context, pc *promClient, q queries, cfg Config, now time.
 	minStep := math.Max(20, float64(cfg.MinRows)/sinceSteps)
 	for i := range res.Features {
 		f := &res.Features[i]
-		if !f.Drifted {
+		if !f.Drifted || f.Categorical {
 			continue
 		}
 		// Walk back from now over the sub-windows that drifted; the ones with

@@ -122,3 +122,38 @@ func TestPromErrors(t *testing.T) {
 		})
 	}
 }
+
+// Categorical features: the reference and live samples by category, as
+// mlship-serve exports them (mlship_reference_category_share,
+// mlship_input_category_total), sorted into per-feature maps.
+func TestCategorySamples(t *testing.T) {
+	ref, err := gaugeReference([]sample{
+		{Labels: map[string]string{"feature": "age", "le": "0"}, Value: 0.5},
+		{Labels: map[string]string{"feature": "city", "category": "paris"}, Value: 0.6},
+		{Labels: map[string]string{"feature": "city", "category": "(other)"}, Value: 0.3},
+		{Labels: map[string]string{"class": "yes"}, Value: 0.4},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"city"}, ref.catOrder)
+	assert.Equal(t, map[string]float64{"paris": 0.6, "(other)": 0.3}, ref.categories["city"])
+	assert.Equal(t, 0.5, ref.features["age"][zBucketIndex("0")])
+	live := splitLive([]sample{
+		{Labels: map[string]string{"feature": "city", "category": "paris"}, Value: 10},
+		{Labels: map[string]string{"feature": "city", "category": "(other)"}, Value: 90},
+		{Labels: map[string]string{"feature": "age"}, Value: 3},
+	})
+	assert.Equal(t, map[string]float64{"paris": 10, "(other)": 90}, live.categories["city"])
+	assert.Equal(t, 3.0, live.sums["age"])
+	// A category share that moved from 2/3 to 1/10 is a major shift.
+	d := compareCounts([]string{"(other)", "paris"}, []float64{90, 10}, []float64{1.0 / 3, 2.0 / 3})
+	assert.Greater(t, d.PSI, 0.2)
+}
+
+func zBucketIndex(le string) int {
+	for i, l := range zLabels() {
+		if l == le {
+			return i
+		}
+	}
+	return -1
+}
