@@ -222,11 +222,16 @@ start kube-scheduler "$BIN/kube-scheduler" \
   --bind-address 127.0.0.1 --secure-port 0 \
   --leader-elect=false
 
-# kwok: no --server-address and no --node-port, so it opens no port.
+# kwok: no --server-address and no --node-port, so it opens no port. It renews
+# the node's Lease (--node-lease-duration-seconds), which the heartbeat stage
+# (heartbeat-with-lease: a status update only every 10 minutes) relies on:
+# without it the node controller marks the node NotReady after its grace
+# period whenever a status update is late, as happens on busy machines.
 KWOK_WORKDIR="$DIR/kwok" start kwok "$BIN/kwok" \
   --kubeconfig "$DIR/kubeconfig" \
   -c "$HERE/stages/node.yaml" -c "$HERE/stages/pod.yaml" \
   --manage-all-nodes=false \
+  --node-lease-duration-seconds 40 \
   --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake
 
 # RBAC for the limited user: read pods in namespace default, nothing else.
