@@ -74,15 +74,7 @@ func (g *GitHub) Upsert(ctx context.Context, id, body string) (*Result, error) {
 	if n := utf8.RuneCountInString(full); n > GitHubMaxBody {
 		return nil, fmt.Errorf("github: comment %q is %d characters, more than GitHub's limit of %d (marker line included)", id, n, GitHubMaxBody)
 	}
-	base := g.APIURL
-	if base == "" {
-		base = DefaultGitHubAPI
-	}
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+g.Token)
-	h.Set("Accept", "application/vnd.github+json")
-	h.Set("X-GitHub-Api-Version", gitHubAPIVersion)
-	a, err := newAPI("github", base, h, g.Opts, g.Where())
+	a, err := newGitHubAPI(g.APIURL, g.Token, g.Opts, g.Where())
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +158,19 @@ type ghEvent struct {
 	Repository *struct {
 		FullName string `json:"full_name"`
 	} `json:"repository"`
+}
+
+// newGitHubAPI is the REST client of GitHub's API at base (DefaultGitHubAPI
+// when empty) with token and the headers GitHub documents.
+func newGitHubAPI(base, token string, opts Options, where string) (*api, error) {
+	if base == "" {
+		base = DefaultGitHubAPI
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+token)
+	h.Set("Accept", "application/vnd.github+json")
+	h.Set("X-GitHub-Api-Version", gitHubAPIVersion)
+	return newAPI("github", base, h, opts, where)
 }
 
 // GitHubFromEnv builds a GitHub poster from the variables of a GitHub Actions

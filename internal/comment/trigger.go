@@ -57,16 +57,7 @@ func (d *GitHubDispatch) Send(ctx context.Context, eventType string, payload map
 	if len(payload) > GitHubDispatchMaxPayload {
 		return nil, fmt.Errorf("github: client_payload has %d top-level properties, GitHub allows %d", len(payload), GitHubDispatchMaxPayload)
 	}
-	base := d.APIURL
-	if base == "" {
-		base = DefaultGitHubAPI
-	}
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+d.Token)
-	h.Set("Accept", "application/vnd.github+json")
-	h.Set("X-GitHub-Api-Version", gitHubAPIVersion)
-	where := d.Repo
-	a, err := newAPI("github", base, h, d.Opts, where)
+	a, err := newGitHubAPI(d.APIURL, d.Token, d.Opts, d.Repo)
 	if err != nil {
 		return nil, err
 	}

@@ -297,7 +297,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Checks = append(res.Checks, judge("latency p99 (s)", res.P99, cfg.MaxP99.Seconds(), res.Requests, float64(minReq), "requests"))
 
 	// Distributions.
-	live := splitLive(liveS)
+	live := collect(liveS)
 	for _, f := range ref.order {
 		fd := FeatureDrift{Name: f}
 		cum := live.features[f]
@@ -483,27 +483,28 @@ func zLabels() []string {
 
 func formatLE(b float64) string { return strconv.FormatFloat(b, 'g', -1, 64) }
 
-// liveDist is the window's live distributions, cumulative per bucket.
-type liveDist struct {
-	features   map[string][]float64
-	sums       map[string]float64
-	categories map[string]map[string]float64
-	classes    map[string]float64
-	values     []float64
+// dist is a set of distributions read from samples: the live counts of a
+// window (cumulative per z-score bucket, as Prometheus histograms are) or the
+// training shares mlship-serve exports.
+type dist struct {
+	features   map[string][]float64          // {feature, le}: per z-score bucket
+	sums       map[string]float64            // {feature}: z-score sums
+	categories map[string]map[string]float64 // {feature, category}
+	classes    map[string]float64            // {class}
+	values     []float64                     // {le}: predicted value buckets, by bound
+	valueLE    []string
 }
 
-// splitLive sorts the live query's samples: {feature, le} bucket counts,
-// {feature} z-score sums, {class} prediction counts and {le} predicted value
-// bucket counts.
-func splitLive(ss []sample) liveDist {
-	l := liveDist{features: map[string][]float64{}, sums: map[string]float64{}, categories: map[string]map[string]float64{}, classes: map[string]float64{}}
-	zi := map[string]int{}
-	for i, le := range zLabels() {
-		zi[le] = i
-	}
+// collect sorts samples by their labels: {feature, le} z-score buckets,
+// {feature, category} categories, {feature} z-score sums, {class} predicted
+// classes and {le} predicted value buckets.
+func collect(ss []sample) dist {
+	d := dist{features: map[string][]float64{}, sums: map[string]float64{}, categories: map[string]map[string]float64{}, classes: map[string]float64{}}
+	zi := zIndex()
 	type vb struct {
-		le float64
-		v  float64
+		le    float64
+		label string
+		v     float64
 	}
 	var values []vb
 	for _, s := range ss {
@@ -513,35 +514,44 @@ func splitLive(ss []sample) liveDist {
 		cat, hasCat := s.Labels["category"]
 		switch {
 		case hasF && hasCat:
-			if l.categories[f] == nil {
-				l.categories[f] = map[string]float64{}
+			if d.categories[f] == nil {
+				d.categories[f] = map[string]float64{}
 			}
-			l.categories[f][cat] = s.Value
+			d.categories[f][cat] = s.Value
 		case hasF && hasLE:
 			i, ok := zi[normLE(le)]
 			if !ok {
 				continue
 			}
-			if l.features[f] == nil {
-				l.features[f] = make([]float64, len(model.ZBuckets)+1)
+			if d.features[f] == nil {
+				d.features[f] = make([]float64, len(model.ZBuckets)+1)
 			}
-			l.features[f][i] = s.Value
+			d.features[f][i] = s.Value
 		case hasF:
-			l.sums[f] = s.Value
+			d.sums[f] = s.Value
 		case hasC:
-			l.classes[c] = s.Value
+			d.classes[c] = s.Value
 		case hasLE:
-			v, err := strconv.ParseFloat(le, 64)
-			if err == nil {
-				values = append(values, vb{v, s.Value})
+			if v, err := strconv.ParseFloat(le, 64); err == nil {
+				values = append(values, vb{v, le, s.Value})
 			}
 		}
 	}
 	sort.Slice(values, func(i, j int) bool { return values[i].le < values[j].le })
 	for _, v := range values {
-		l.values = append(l.values, v.v)
+		d.values = append(d.values, v.v)
+		d.valueLE = append(d.valueLE, normLE(v.label))
 	}
-	return l
+	return d
+}
+
+// zIndex maps the z-score buckets' "le" labels to their index.
+func zIndex() map[string]int {
+	zi := map[string]int{}
+	for i, le := range zLabels() {
+		zi[le] = i
+	}
+	return zi
 }
 
 // normLE writes an "le" label the way formatLE does ("1.0" is "1").
@@ -589,63 +599,24 @@ func cardReference(c *model.Card) *reference {
 
 // gaugeReference is the training reference from mlship-serve's gauges.
 func gaugeReference(ss []sample) (*reference, error) {
-	r := &reference{source: "prometheus", features: map[string][]float64{}}
-	zi := map[string]int{}
-	for i, le := range zLabels() {
-		zi[le] = i
-	}
-	type vb struct {
-		le    float64
-		label string
-		v     float64
-	}
-	var values []vb
-	for _, s := range ss {
-		f, hasF := s.Labels["feature"]
-		le, hasLE := s.Labels["le"]
-		c, hasC := s.Labels["class"]
-		cat, hasCat := s.Labels["category"]
-		switch {
-		case hasF && hasCat:
-			if r.categories == nil {
-				r.categories = map[string]map[string]float64{}
-			}
-			if r.categories[f] == nil {
-				r.categories[f] = map[string]float64{}
-				r.catOrder = append(r.catOrder, f)
-			}
-			r.categories[f][cat] = s.Value
-		case hasF && hasLE:
-			i, ok := zi[normLE(le)]
-			if !ok {
-				continue
-			}
-			if r.features[f] == nil {
-				r.features[f] = make([]float64, len(model.ZBuckets)+1)
-				r.order = append(r.order, f)
-			}
-			r.features[f][i] = s.Value
-		case hasC:
-			if r.classes == nil {
-				r.classes = map[string]float64{}
-			}
-			r.classes[c] = s.Value
-		case hasLE:
-			v, err := strconv.ParseFloat(le, 64)
-			if err == nil {
-				values = append(values, vb{v, le, s.Value})
-			}
-		}
-	}
-	sort.Strings(r.catOrder)
-	if len(r.features) == 0 && len(r.categories) == 0 {
+	d := collect(ss)
+	if len(d.features) == 0 && len(d.categories) == 0 {
 		return nil, errors.New("mlship-serve exports no training reference (mlship_reference_feature_share): the model was trained by an mlship that did not record one; retrain it, or give its model directory as --model")
 	}
+	r := &reference{source: "prometheus", features: d.features, values: d.values, valueLE: d.valueLE}
+	for f := range d.features {
+		r.order = append(r.order, f)
+	}
 	sort.Strings(r.order)
-	sort.Slice(values, func(i, j int) bool { return values[i].le < values[j].le })
-	for _, v := range values {
-		r.values = append(r.values, v.v)
-		r.valueLE = append(r.valueLE, normLE(v.label))
+	if len(d.categories) > 0 {
+		r.categories = d.categories
+		for f := range d.categories {
+			r.catOrder = append(r.catOrder, f)
+		}
+		sort.Strings(r.catOrder)
+	}
+	if len(d.classes) > 0 {
+		r.classes = d.classes
 	}
 	return r, nil
 }

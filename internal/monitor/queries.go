@@ -122,10 +122,7 @@ func since(ctx context.Context, pc *promClient, q queries, cfg Config, now time.
 		return err
 	}
 	// Per feature, per time: cumulative bucket counts.
-	zi := map[string]int{}
-	for i, le := range zLabels() {
-		zi[le] = i
-	}
+	zi := zIndex()
 	type key struct {
 		f string
 		t int64

@@ -137,7 +137,7 @@ func TestCategorySamples(t *testing.T) {
 	assert.Equal(t, []string{"city"}, ref.catOrder)
 	assert.Equal(t, map[string]float64{"paris": 0.6, "(other)": 0.3}, ref.categories["city"])
 	assert.Equal(t, 0.5, ref.features["age"][zBucketIndex("0")])
-	live := splitLive([]sample{
+	live := collect([]sample{
 		{Labels: map[string]string{"feature": "city", "category": "paris"}, Value: 10},
 		{Labels: map[string]string{"feature": "city", "category": "(other)"}, Value: 90},
 		{Labels: map[string]string{"feature": "age"}, Value: 3},
