@@ -30,6 +30,7 @@ type actionInput struct {
 // actionDefaults are defaults of step inputs that come from the workflow run.
 var actionDefaults = map[string]map[string]string{
 	"comment": {"github-token": "${{ github.token }}"},
+	"monitor": {"github-token": "${{ github.token }}"},
 }
 
 // Files returns every generated front-end file, by path from the repository root.
