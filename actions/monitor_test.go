@@ -1,26 +1,15 @@
 package actions_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlship/mlship/internal/comment/commenttest"
-	"github.com/mlship/mlship/internal/dataset"
-	"github.com/mlship/mlship/internal/model"
-	"github.com/mlship/mlship/internal/serve"
-	"github.com/mlship/mlship/internal/testutil/prom"
-	"github.com/mlship/mlship/internal/train"
+	"github.com/mlship/mlship/internal/testutil/drifted"
 )
 
 // TestMonitorWorkflow runs examples/github/monitor.yml on its schedule event:
@@ -30,61 +19,7 @@ import (
 // summary and an error annotation, and sends one repository_dispatch
 // mlship-retrain (to the GitHub API fake) naming the drifted feature.
 func TestMonitorWorkflow(t *testing.T) {
-	heart := filepath.Join(root, "examples", "heart-disease", "heart.csv")
-	cfg := train.DefaultConfig()
-	cfg.DataPath, cfg.Target, cfg.Binarize, cfg.Name = heart, "target", ">0", "heart-disease"
-	cfg.OutDir = filepath.Join(t.TempDir(), "model")
-	_, err := train.Run(context.Background(), cfg)
-	require.NoError(t, err)
-	m, err := model.Load(cfg.OutDir)
-	require.NoError(t, err)
-	s, err := serve.New(serve.Config{ModelDir: cfg.OutDir})
-	require.NoError(t, err)
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	p := prom.Start(t, fmt.Sprintf(`global: {scrape_interval: 1s}
-scrape_configs:
-  - job_name: heart
-    static_configs: [{targets: [%q], labels: {namespace: models}}]
-`, strings.TrimPrefix(srv.URL, "http://")))
-	waitScraped(t, p, 2)
-
-	frame, err := dataset.ReadCSV(heart)
-	require.NoError(t, err)
-	ds, err := dataset.Build(frame, dataset.Spec{Target: "target", Binarize: ">0"})
-	require.NoError(t, err)
-	age := -1
-	for j, f := range m.Card.Features {
-		if f == "age" {
-			age = j
-		}
-	}
-	require.GreaterOrEqual(t, age, 0)
-	for i := 0; i < 60; i++ {
-		var batch [][]any
-		for k := 0; k < 10; k++ {
-			r := ds.X[(i*10+k)%len(ds.X)]
-			row := make([]any, len(r))
-			for j, v := range r {
-				switch {
-				case v != v:
-					row[j] = nil
-				case j == age:
-					row[j] = v + 2*m.Card.Preprocess.Std[j]
-				default:
-					row[j] = v
-				}
-			}
-			batch = append(batch, row)
-		}
-		b, _ := json.Marshal(map[string]any{"inputs": batch})
-		res, err := http.Post(srv.URL+"/predict", "application/json", bytes.NewReader(b))
-		require.NoError(t, err)
-		res.Body.Close()
-		require.Equal(t, 200, res.StatusCode)
-	}
-	waitScraped(t, p, 3)
-
+	p := drifted.Start(t, filepath.Join(root, "examples", "heart-disease", "heart.csv"))
 	gh := commenttest.NewGitHub(t)
 	ws := workspace(t, map[string]string{".github/workflows/monitor.yml": "examples/github/monitor.yml"}, "")
 	r := runAct(t, ws, actOpts{
@@ -108,25 +43,4 @@ scrape_configs:
 	assert.Contains(t, r.log, "drifted features: age", "the example's follow-up step ran")
 	assert.Equal(t, []string(nil), gh.Violations())
 	t.Logf("monitor workflow under act: %.1f s", r.seconds)
-}
-
-// waitScraped waits until Prometheus scraped every target n more times.
-func waitScraped(t *testing.T, p *prom.Server, n int) {
-	t.Helper()
-	first := -1.0
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ss, err := p.Query(context.Background(), `min(count_over_time(up[1h]))`)
-		require.NoError(t, err)
-		if len(ss) == 1 {
-			if first < 0 {
-				first = ss[0].Value
-			}
-			if ss[0].Value >= first+float64(n) {
-				return
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "Prometheus did not scrape %d times in 30s:\n%s", n, p.Log())
-		time.Sleep(200 * time.Millisecond)
-	}
 }
