@@ -71,8 +71,7 @@ type net struct {
 	adamM   [][]float64
 	adamV   [][]float64
 	step    int
-	rw      *rewinder    // nil: use the VM's Reset (see rewind)
-	convIdx map[int]bool // params stored transposed in the graph (conv kernels)
+	rw      *rewinder // nil: use the VM's Reset (see rewind)
 }
 
 // initParams returns initial values: Glorot-uniform weights from a seeded PCG and
@@ -115,7 +114,7 @@ func activate(n *G.Node, name string) (*G.Node, error) {
 // first switches gorgonia to portableBLAS (usePortableBLAS).
 func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
 	usePortableBLAS()
-	n := &net{cfg: cfg, g: G.NewGraph(), specs: cfg.Net.Params(), convIdx: map[int]bool{}}
+	n := &net{cfg: cfg, g: G.NewGraph(), specs: cfg.Net.Params()}
 	B := cfg.BatchSize
 	spec := cfg.Net
 	g := n.g
@@ -129,17 +128,14 @@ func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
 	n.w = G.NewMatrix(g, tensor.Float64, G.WithShape(B, 1), G.WithName("w"),
 		G.WithValue(tensor.New(tensor.WithShape(B, 1), tensor.WithBacking(n.wBuf))))
 
-	// Learnables. Conv kernels live in the graph as (channels*k*k, filters) matrices so
-	// an im2col patch matrix multiplies them directly; biases as (1, n) rows.
+	// Learnables. Conv kernels live in the graph as (filters, channels*k*k) matrices,
+	// the file's layout (convOp); biases as (1, n) rows.
 	for i, p := range n.specs {
 		var shape tensor.Shape
 		vals := init[i]
 		switch len(p.Shape) {
 		case 4:
-			f, rest := p.Shape[0], p.Shape[1]*p.Shape[2]*p.Shape[3]
-			shape = tensor.Shape{rest, f}
-			vals = transpose(vals, f, rest)
-			n.convIdx[i] = true
+			shape = tensor.Shape{p.Shape[0], p.Shape[1] * p.Shape[2] * p.Shape[3]}
 		case 2:
 			shape = tensor.Shape{p.Shape[0], p.Shape[1]}
 		case 1:
@@ -154,47 +150,17 @@ func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
 	var err error
 	pi := 0
 	if spec.Kind == model.KindCNN {
+		// images stay flat rows, in the file's (channels, height, width) order (conv.go)
 		c, hh, ww := spec.Image.Channels, spec.Image.Height, spec.Image.Width
-		if h, err = G.Reshape(h, tensor.Shape{B, c, hh, ww}); err != nil {
-			return nil, err
-		}
-		for _, l := range spec.Conv {
-			pad := l.Kernel / 2
-			col, err := G.Im2Col(h, tensor.Shape{l.Kernel, l.Kernel}, tensor.Shape{pad, pad}, tensor.Shape{1, 1}, tensor.Shape{1, 1})
-			if err != nil {
-				return nil, fmt.Errorf("conv: %w", err)
-			}
-			if col, err = G.Reshape(col, tensor.Shape{B * hh * ww, c * l.Kernel * l.Kernel}); err != nil {
+		for li, l := range spec.Conv {
+			if h, err = convBlock(h, n.params[pi], n.params[pi+1], c, hh, ww, l.Kernel, l.Filters, l.Pool, spec.Activation, li == 0); err != nil {
 				return nil, err
-			}
-			z, err := G.Mul(col, n.params[pi])
-			if err != nil {
-				return nil, fmt.Errorf("conv: %w", err)
-			}
-			if z, err = G.BroadcastAdd(z, n.params[pi+1], nil, []byte{0}); err != nil {
-				return nil, fmt.Errorf("conv bias: %w", err)
 			}
 			pi += 2
-			if z, err = activate(z, spec.Activation); err != nil {
-				return nil, err
-			}
-			if z, err = G.Reshape(z, tensor.Shape{B, hh, ww, l.Filters}); err != nil {
-				return nil, err
-			}
-			if z, err = G.Transpose(z, 0, 3, 1, 2); err != nil {
-				return nil, err
-			}
 			c = l.Filters
 			if l.Pool > 1 {
-				if z, err = G.MaxPool2D(z, tensor.Shape{l.Pool, l.Pool}, []int{0, 0}, []int{l.Pool, l.Pool}); err != nil {
-					return nil, fmt.Errorf("max pool: %w", err)
-				}
 				hh, ww = hh/l.Pool, ww/l.Pool
 			}
-			h = z
-		}
-		if h, err = G.Reshape(h, tensor.Shape{B, c * hh * ww}); err != nil {
-			return nil, err
 		}
 	}
 	for pi < len(n.params) {
@@ -253,16 +219,6 @@ func newNet(cfg fitConfig, init [][]float64, readLogits bool) (*net, error) {
 		n.adamV = append(n.adamV, make([]float64, sz))
 	}
 	return n, nil
-}
-
-func transpose(v []float64, rows, cols int) []float64 {
-	out := make([]float64, len(v))
-	for r := 0; r < rows; r++ {
-		for c := 0; c < cols; c++ {
-			out[c*rows+r] = v[r*cols+c]
-		}
-	}
-	return out
 }
 
 // runStep runs forward and backward on the batch already in the buffers, then
@@ -419,9 +375,6 @@ func (n *net) export() map[string]model.Tensor {
 	for i, p := range n.params {
 		spec := n.specs[i]
 		vals := append([]float64(nil), p.Value().Data().([]float64)...)
-		if n.convIdx[i] {
-			vals = transpose(vals, spec.Size()/spec.Shape[0], spec.Shape[0])
-		}
 		out[spec.Name] = model.Tensor{Shape: append([]int(nil), spec.Shape...), Data: vals}
 	}
 	return out

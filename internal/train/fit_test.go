@@ -20,6 +20,9 @@ var testNets = []struct {
 	{"regression mlp", model.Network{Kind: model.KindMLP, Inputs: 3, Outputs: 1, Hidden: []int{5}, Activation: "relu", Output: model.OutputLinear}},
 	{"cnn", model.Network{Kind: model.KindCNN, Inputs: 2 * 6 * 6, Outputs: 4, Image: &model.Image{Channels: 2, Height: 6, Width: 6},
 		Conv: []model.ConvLayer{{Filters: 3, Kernel: 3, Pool: 2}, {Filters: 2, Kernel: 1, Pool: 1}}, Hidden: []int{5}, Activation: "relu", Output: model.OutputSoftmax}},
+	// pools that do not divide the image (7x5 -> 3x2 -> 1x1), tanh before the pool
+	{"cnn tanh", model.Network{Kind: model.KindCNN, Inputs: 2 * 7 * 5, Outputs: 3, Image: &model.Image{Channels: 2, Height: 7, Width: 5},
+		Conv: []model.ConvLayer{{Filters: 3, Kernel: 3, Pool: 2}, {Filters: 2, Kernel: 3, Pool: 2}}, Hidden: []int{4}, Activation: "tanh", Output: model.OutputSoftmax}},
 }
 
 // fillBatch puts random rows and targets into the net's input buffers, with the last

@@ -18,12 +18,14 @@ import (
 // portableGraphOps are the gorgonia ops a training graph may hold: each computes
 // the same bits on every GOARCH. Products go through portableBLAS; the elementwise
 // ops do one IEEE 754 operation per element (no multiply-add to fuse); the
-// others copy, compare or add in a fixed order; and the nonlinear functions are
-// mlship's portableOp. Any other gorgonia op (Exp, Log, Tanh, Sigmoid, Softplus,
-// SoftMax, Pow, ...) calls the math package or a fusable kernel.
+// others copy, compare or add in a fixed order; the nonlinear functions are
+// mlship's portableOp; and the convolution blocks are mlship's convOp (its
+// products are portableBLAS's kernel, its sums over images and pixels in a fixed
+// order whatever the goroutines, its pooling compares). Any other gorgonia op
+// (Exp, Log, Tanh, Sigmoid, Softplus, SoftMax, Pow, ...) calls the math package
+// or a fusable kernel.
 var portableGraphOps = map[string][]string{
-	"*gorgonia.maxPoolOp": nil, "*gorgonia.maxPoolDiffOp": nil, "*gorgonia.repeatOp": nil,
-	"gorgonia.col2imOp": nil, "gorgonia.im2colOp": nil, "gorgonia.constantScalar": nil,
+	"train.convOp": nil, "*gorgonia.repeatOp": nil, "gorgonia.constantScalar": nil,
 	"gorgonia.linAlgBinOp": nil, "gorgonia.reshapeOp": nil, "gorgonia.sizeOp": nil,
 	"gorgonia.sumOp": nil, "gorgonia.transposeOp": nil, "train.portableOp": nil,
 	"gorgonia.elemBinOp":   {"+ ", "- ", ">= ", "⊙ "},

@@ -1,0 +1,499 @@
+package train
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// A CNN's convolution blocks are mlship's own gorgonia ops (convOp), on images
+// kept flat, one row of a (batch, channels*height*width) matrix each, in the
+// file's NCHW order, so that no reshape or transpose is needed between them:
+//
+//	conv      (x, W, b)  -> z      z[n,f,:] = W[f,:] · im2col(x[n]) + b[f]
+//	pool      (z)        -> y      max over each pool x pool window, with relu
+//	                               fused (max(0, max window)) for relu networks
+//	gradients convGradX (W, dz), convGradW (x, dz), convGradB (dz), poolGrad (z, dy)
+//
+// W is the (filters, channels*k*k) matrix of the file's (filters, channels, k, k)
+// kernel. gorgonia's own Im2Col, MaxPool2D and the transposes between them
+// allocated on every step and spent most of a step in copies; these write into
+// the tape machine's registers and reuse their scratch buffers.
+//
+// Every product is portableBLAS's kernel (gemm.rows: the same IEEE 754
+// operations on every GOARCH, no fused multiply-add), called once per image.
+// Images are spread over goroutines, and each image's result goes to its own
+// place: the weight gradient is one partial sum per image, added in image order
+// afterwards, and the bias gradient is summed image by image on one goroutine.
+// So a step computes the same bits for any core count and architecture.
+
+type convKind int
+
+const (
+	opConv      convKind = iota // (x, W, b) -> z
+	opConvGradX                 // (W, dz) -> dx
+	opConvGradW                 // (x, dz) -> dW
+	opConvGradB                 // (dz) -> db
+	opPool                      // (z) -> y
+	opPoolGrad                  // (z, dy) -> dz
+)
+
+var convOpNames = [...]string{"conv", "convGradX", "convGradW", "convGradB", "maxPool", "maxPoolGrad"}
+
+// convOp is one of the convolution block's ops. Its fields are the geometry: c
+// input channels of h x w pixels, a k x k kernel with k/2 zero padding and stride 1
+// (so the output is h x w too), f filters; pools of p x p (stride p, the last
+// rows and columns dropped when p does not divide h or w). For the pool ops c is
+// the number of channels pooled. gradX says whether conv's input needs a gradient
+// (not for the network's input itself). The value is comparable and its String
+// names all fields, as gorgonia wants of an op.
+type convOp struct {
+	kind          convKind
+	c, h, w, k, f int
+	p             int
+	relu          bool
+	gradX         bool
+}
+
+func (o convOp) ckk() int { return o.c * o.k * o.k }
+func (o convOp) hw() int  { return o.h * o.w }
+func (o convOp) ohw() int { return (o.h / o.p) * (o.w / o.p) }
+
+func (o convOp) Arity() int {
+	switch o.kind {
+	case opConv:
+		return 3
+	case opConvGradB, opPool:
+		return 1
+	}
+	return 2
+}
+
+func (o convOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	switch o.Arity() {
+	case 3:
+		return hm.NewFnType(a, a, a, a)
+	case 2:
+		return hm.NewFnType(a, a, a)
+	}
+	return hm.NewFnType(a, a)
+}
+
+// shapes returns the shapes the op's inputs must have and its output's, for a
+// batch of b images.
+func (o convOp) shapes(b int) (in []tensor.Shape, out tensor.Shape) {
+	x, z := tensor.Shape{b, o.c * o.hw()}, tensor.Shape{b, o.f * o.hw()}
+	W, bias := tensor.Shape{o.f, o.ckk()}, tensor.Shape{1, o.f}
+	switch o.kind {
+	case opConv:
+		return []tensor.Shape{x, W, bias}, z
+	case opConvGradX:
+		return []tensor.Shape{W, z}, x
+	case opConvGradW:
+		return []tensor.Shape{x, z}, W
+	case opConvGradB:
+		return []tensor.Shape{z}, bias
+	case opPool:
+		return []tensor.Shape{x}, tensor.Shape{b, o.c * o.ohw()}
+	default: // opPoolGrad
+		return []tensor.Shape{x, {b, o.c * o.ohw()}}, x
+	}
+}
+
+func (o convOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	if len(in) != o.Arity() {
+		return nil, fmt.Errorf("%v: %d inputs, want %d", o, len(in), o.Arity())
+	}
+	shapes := make([]tensor.Shape, len(in))
+	for i, d := range in {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			return nil, fmt.Errorf("%v: input %d's shape is a %T", o, i, d)
+		}
+		shapes[i] = s
+	}
+	_, out, err := o.check(shapes)
+	return out, err
+}
+
+// check compares the inputs' shapes with the op's geometry and returns the
+// expected shapes and the output's.
+func (o convOp) check(shapes []tensor.Shape) ([]tensor.Shape, tensor.Shape, error) {
+	bi := 0
+	if o.kind == opConvGradX {
+		bi = 1
+	}
+	if len(shapes[bi]) != 2 {
+		return nil, nil, fmt.Errorf("%v: input %d has shape %v, want a matrix", o, bi, shapes[bi])
+	}
+	want, out := o.shapes(shapes[bi][0])
+	for i, s := range shapes {
+		if !s.Eq(want[i]) {
+			return nil, nil, fmt.Errorf("%v: input %d has shape %v, want %v", o, i, s, want[i])
+		}
+	}
+	return want, out, nil
+}
+
+func (o convOp) ReturnsPtr() bool     { return false }
+func (o convOp) CallsExtern() bool    { return false }
+func (o convOp) OverwritesInput() int { return -1 }
+func (o convOp) String() string {
+	return fmt.Sprintf("mlship.%s{c%d h%d w%d k%d f%d p%d relu %v gradX %v}", convOpNames[o.kind], o.c, o.h, o.w, o.k, o.f, o.p, o.relu, o.gradX)
+}
+func (o convOp) WriteHash(h hash.Hash) { fmt.Fprint(h, o.String()) }
+func (o convOp) Hashcode() uint32 {
+	h := fnv.New32a()
+	o.WriteHash(h)
+	return h.Sum32()
+}
+
+// Do computes the op into a new tensor.
+func (o convOp) Do(in ...G.Value) (G.Value, error) { return o.UsePreallocDo(nil, in...) }
+
+// UsePreallocDo computes the op into prealloc when it is a float64 tensor of the
+// output's shape, else into a new tensor. prealloc is never one of the inputs
+// (the op does not overwrite them), and every element of it is written.
+func (o convOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	if len(in) != o.Arity() {
+		return nil, fmt.Errorf("%v: %d inputs, want %d", o, len(in), o.Arity())
+	}
+	shapes := make([]tensor.Shape, len(in))
+	args := make([][]float64, len(in))
+	for i, v := range in {
+		d, err := float64s(v)
+		if err != nil {
+			return nil, fmt.Errorf("%v: input %d: %w", o, i, err)
+		}
+		args[i], shapes[i] = d, v.Shape()
+	}
+	_, shape, err := o.check(shapes)
+	if err != nil {
+		return nil, err
+	}
+	dst, ok := prealloc.(*tensor.Dense)
+	if !ok || dst.Dtype() != tensor.Float64 || !dst.Shape().Eq(shape) || dst.RequiresIterator() {
+		dst = tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(shape.Clone()...))
+	}
+	out := dst.Data().([]float64)[:shape.TotalSize()]
+	switch o.kind {
+	case opConv:
+		o.conv(args[0], args[1], args[2], out)
+	case opConvGradX:
+		o.convGradX(args[0], args[1], out)
+	case opConvGradW:
+		o.convGradW(args[0], args[1], out)
+	case opConvGradB:
+		o.convGradB(args[0], out)
+	case opPool:
+		o.pool(args[0], out)
+	case opPoolGrad:
+		o.poolGrad(args[0], args[1], out)
+	}
+	return dst, nil
+}
+
+// forImages calls fn(n0, n1) for ranges of images covering 0..b-1, on several
+// goroutines when the work (multiply-adds) is large enough. fn must write only
+// what belongs to its images.
+func forImages(b, work int, fn func(n0, n1 int)) {
+	workers := min(runtime.GOMAXPROCS(0), b)
+	if work < parallelWork || workers < 2 {
+		fn(0, b)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (b + workers - 1) / workers
+	for n0 := 0; n0 < b; n0 += per {
+		wg.Add(1)
+		go func(n0, n1 int) {
+			defer wg.Done()
+			fn(n0, n1)
+		}(n0, min(n0+per, b))
+	}
+	wg.Wait()
+}
+
+// im2col writes image img's (c, h, w) patches into col: with rowMajor, row
+// p = y*w + x of a (h*w, c*k*k) matrix holds the patch around pixel p; else
+// it is column p of a (c*k*k, h*w) matrix. Pixels outside the image are 0.
+func (o convOp) im2col(img, col []float64, rowMajor bool) {
+	k, h, w, pad := o.k, o.h, o.w, o.k/2
+	hw, ckk := o.hw(), o.ckk()
+	for ch := 0; ch < o.c; ch++ {
+		src := img[ch*hw : (ch+1)*hw]
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				q := (ch*k+ky)*k + kx
+				dy, dx := ky-pad, kx-pad
+				for y := 0; y < h; y++ {
+					sy := y + dy
+					for x := 0; x < w; x++ {
+						sx := x + dx
+						v := 0.0
+						if sy >= 0 && sy < h && sx >= 0 && sx < w {
+							v = src[sy*w+sx]
+						}
+						if rowMajor {
+							col[(y*w+x)*ckk+q] = v
+						} else {
+							col[q*hw+y*w+x] = v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// conv: z[n] (f, h*w) = W (f, c*k*k) · col(x[n]) (c*k*k, h*w), then + b[f].
+func (o convOp) conv(x, W, b, z []float64) {
+	B := len(x) / (o.c * o.hw())
+	hw, ckk := o.hw(), o.ckk()
+	forImages(B, B*o.f*hw*ckk, func(n0, n1 int) {
+		col := getBuf(ckk * hw)
+		defer putBuf(col)
+		for n := n0; n < n1; n++ {
+			o.im2col(x[n*o.c*hw:(n+1)*o.c*hw], *col, false)
+			zn := z[n*o.f*hw : (n+1)*o.f*hw]
+			g := gemm{n: hw, k: ckk, alpha: 1, a: W, ai: ckk, al: 1, b: *col, ldb: hw, c: zn, ldc: hw}
+			g.rows(0, o.f)
+			for f := 0; f < o.f; f++ {
+				bf := b[f]
+				row := zn[f*hw : (f+1)*hw]
+				for i := range row {
+					row[i] += bf
+				}
+			}
+		}
+	})
+}
+
+// convGradX: dcol[n] (h*w, c*k*k) = dz[n]ᵀ (h*w, f) · W (f, c*k*k), then each
+// patch's gradient is added back to its pixels (col2im), patches in pixel order,
+// a patch's entries in (channel, ky, kx) order.
+func (o convOp) convGradX(W, dz, dx []float64) {
+	hw, ckk, k, h, w, pad := o.hw(), o.ckk(), o.k, o.h, o.w, o.k/2
+	B := len(dz) / (o.f * hw)
+	forImages(B, B*o.f*hw*ckk, func(n0, n1 int) {
+		dcol := getBuf(hw * ckk)
+		defer putBuf(dcol)
+		for n := n0; n < n1; n++ {
+			g := gemm{aT: true, n: ckk, k: o.f, alpha: 1, a: dz[n*o.f*hw:], ai: 1, al: hw, b: W, ldb: ckk, c: *dcol, ldc: ckk}
+			g.rows(0, hw)
+			img := dx[n*o.c*hw : (n+1)*o.c*hw]
+			clear(img)
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					patch := (*dcol)[(y*w+x)*ckk : (y*w+x+1)*ckk]
+					for ch := 0; ch < o.c; ch++ {
+						for ky := 0; ky < k; ky++ {
+							sy := y + ky - pad
+							if sy < 0 || sy >= h {
+								continue
+							}
+							for kx := 0; kx < k; kx++ {
+								sx := x + kx - pad
+								if sx < 0 || sx >= w {
+									continue
+								}
+								img[ch*hw+sy*w+sx] += patch[(ch*k+ky)*k+kx]
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// convGradW: dW = sum over images n, in order, of dz[n] (f, h*w) · col(x[n])ᵀ,
+// col(x[n]) built row-major (h*w, c*k*k). Each image's product goes to its own
+// buffer first, so that the order of the sum does not depend on the goroutines.
+func (o convOp) convGradW(x, dz, dW []float64) {
+	hw, ckk := o.hw(), o.ckk()
+	B := len(x) / (o.c * hw)
+	size := o.f * ckk
+	parts := getBuf(B * size)
+	defer putBuf(parts)
+	forImages(B, B*o.f*hw*ckk, func(n0, n1 int) {
+		col := getBuf(hw * ckk)
+		defer putBuf(col)
+		for n := n0; n < n1; n++ {
+			o.im2col(x[n*o.c*hw:(n+1)*o.c*hw], *col, true)
+			g := gemm{n: ckk, k: hw, alpha: 1, a: dz[n*o.f*hw:], ai: hw, al: 1, b: *col, ldb: ckk, c: (*parts)[n*size : (n+1)*size], ldc: ckk}
+			g.rows(0, o.f)
+		}
+	})
+	copy(dW, (*parts)[:size])
+	for n := 1; n < B; n++ {
+		p := (*parts)[n*size : (n+1)*size]
+		for i, v := range p {
+			dW[i] += v
+		}
+	}
+}
+
+// convGradB: db[f] = sum over images n, then pixels, in order, of dz[n, f, :].
+func (o convOp) convGradB(dz, db []float64) {
+	hw := o.hw()
+	B := len(dz) / (o.f * hw)
+	clear(db)
+	for n := 0; n < B; n++ {
+		for f := 0; f < o.f; f++ {
+			s := db[f]
+			for _, v := range dz[(n*o.f+f)*hw : (n*o.f+f+1)*hw] {
+				s += v
+			}
+			db[f] = s
+		}
+	}
+}
+
+// argmax returns the index in zc (one channel's plane) of window (y, x)'s
+// maximum and the maximum, as the predictor's pooling: the first value strictly
+// greater than all before it (the window's first index when there is none, with
+// -Inf).
+func (o convOp) argmax(zc []float64, y, x int) (int, float64) {
+	best, at := math.Inf(-1), (y*o.p)*o.w+x*o.p
+	for py := 0; py < o.p; py++ {
+		row := (y*o.p+py)*o.w + x*o.p
+		for px, v := range zc[row : row+o.p] {
+			if v > best {
+				best, at = v, row+px
+			}
+		}
+	}
+	return at, best
+}
+
+// pool: y = max over each window, then max(0, y) when relu.
+func (o convOp) pool(z, y []float64) {
+	hw, oh, ow := o.hw(), o.h/o.p, o.w/o.p
+	planes := len(z) / hw
+	for pl := 0; pl < planes; pl++ {
+		zc := z[pl*hw : (pl+1)*hw]
+		yc := y[pl*oh*ow : (pl+1)*oh*ow]
+		for yy := 0; yy < oh; yy++ {
+			for xx := 0; xx < ow; xx++ {
+				_, v := o.argmax(zc, yy, xx)
+				if o.relu && !(v > 0) {
+					v = 0
+				}
+				yc[yy*ow+xx] = v
+			}
+		}
+	}
+}
+
+// poolGrad: each window's gradient goes to its maximum (none when relu cut it
+// to 0); every other input gets 0.
+func (o convOp) poolGrad(z, dy, dz []float64) {
+	hw, oh, ow := o.hw(), o.h/o.p, o.w/o.p
+	planes := len(z) / hw
+	clear(dz)
+	for pl := 0; pl < planes; pl++ {
+		zc := z[pl*hw : (pl+1)*hw]
+		gc := dy[pl*oh*ow : (pl+1)*oh*ow]
+		dc := dz[pl*hw : (pl+1)*hw]
+		for yy := 0; yy < oh; yy++ {
+			for xx := 0; xx < ow; xx++ {
+				at, v := o.argmax(zc, yy, xx)
+				if o.relu && !(v > 0) {
+					continue
+				}
+				dc[at] = gc[yy*ow+xx]
+			}
+		}
+	}
+}
+
+// DiffWRT: conv is differentiable in W and b, and in x when gradX; pool in z.
+func (o convOp) DiffWRT(inputs int) []bool {
+	d := make([]bool, inputs)
+	switch o.kind {
+	case opConv:
+		if inputs == 3 {
+			d[0], d[1], d[2] = o.gradX, true, true
+		}
+	case opPool:
+		if inputs == 1 {
+			d[0] = true
+		}
+	}
+	return d
+}
+
+// SymDiff returns the gradients of the inputs from the output's.
+func (o convOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	switch o.kind {
+	case opConv:
+		if len(inputs) != 3 {
+			return nil, fmt.Errorf("%v: %d inputs, want 3", o, len(inputs))
+		}
+		x, W := inputs[0], inputs[1]
+		var dx *G.Node
+		if o.gradX {
+			var err error
+			if dx, err = G.ApplyOp(o.as(opConvGradX), W, grad); err != nil {
+				return nil, err
+			}
+		}
+		dW, err := G.ApplyOp(o.as(opConvGradW), x, grad)
+		if err != nil {
+			return nil, err
+		}
+		db, err := G.ApplyOp(o.as(opConvGradB), grad)
+		if err != nil {
+			return nil, err
+		}
+		return G.Nodes{dx, dW, db}, nil
+	case opPool:
+		if len(inputs) != 1 {
+			return nil, fmt.Errorf("%v: %d inputs, want 1", o, len(inputs))
+		}
+		dz, err := G.ApplyOp(o.as(opPoolGrad), inputs[0], grad)
+		if err != nil {
+			return nil, err
+		}
+		return G.Nodes{dz}, nil
+	}
+	return nil, fmt.Errorf("%v is not differentiable", o)
+}
+
+func (o convOp) as(k convKind) convOp { o.kind = k; return o }
+
+// convBlock adds one convolution block to the graph: conv, the activation and
+// the pool (relu and the pool fused into one op); h is (batch, c*hh*ww) and so
+// is the result, with the new channels and size.
+func convBlock(h, W, b *G.Node, c, hh, ww, k, f, pool int, act string, first bool) (*G.Node, error) {
+	conv := convOp{kind: opConv, c: c, h: hh, w: ww, k: k, f: f, p: 1, gradX: !first}
+	z, err := G.ApplyOp(conv, h, W, b)
+	if err != nil {
+		return nil, fmt.Errorf("conv: %w", err)
+	}
+	p := max(pool, 1)
+	pl := convOp{kind: opPool, c: f, h: hh, w: ww, p: p}
+	if act == "relu" {
+		pl.relu = true
+	} else {
+		if z, err = activate(z, act); err != nil {
+			return nil, err
+		}
+		if p == 1 {
+			return z, nil
+		}
+	}
+	if z, err = G.ApplyOp(pl, z); err != nil {
+		return nil, fmt.Errorf("max pool: %w", err)
+	}
+	return z, nil
+}
