@@ -30,6 +30,9 @@ type fitConfig struct {
 	Seed         int64
 	// NoRewind makes every step use gorgonia's full Reset (see net.rewind).
 	NoRewind bool
+	// Graph trains a dense network with the gorgonia graph (newNet) instead of
+	// denseNet, for tests that compare the two.
+	Graph bool
 	// OnEpoch, when set, is called after each epoch (for progress logs).
 	OnEpoch func(e model.Epoch, epochs int, d time.Duration)
 }
@@ -390,11 +393,12 @@ func fit(ctx context.Context, cfg fitConfig, d fitData) (_ *fitResult, err error
 			err = fmt.Errorf("gorgonia panicked on network %s: %v (a bug: please report it)", cfg.Net, p)
 		}
 	}()
-	n, err := newNet(cfg, initParams(cfg.Net, cfg.Seed), false)
+	n, err := newEngine(cfg, initParams(cfg.Net, cfg.Seed))
 	if err != nil {
 		return nil, fmt.Errorf("building the network: %w", err)
 	}
-	defer n.vm.Close()
+	defer n.close()
+	xBuf, tBuf, wBuf := n.buffers()
 	rows := len(d.XTrain)
 	B := cfg.BatchSize
 	in, outs := cfg.Net.Inputs, cfg.Net.Outputs
@@ -419,24 +423,24 @@ func fit(ctx context.Context, cfg fitConfig, d fitData) (_ *fitResult, err error
 		for off := 0; off < rows; off += B {
 			cnt := min(B, rows-off)
 			wt := 1 / float64(cnt)
-			clear(n.tBuf)
+			clear(tBuf)
 			for r := 0; r < B; r++ {
 				if r >= cnt {
-					clear(n.xBuf[r*in : (r+1)*in])
-					n.wBuf[r] = 0
+					clear(xBuf[r*in : (r+1)*in])
+					wBuf[r] = 0
 					continue
 				}
 				idx := order[off+r]
-				copy(n.xBuf[r*in:(r+1)*in], d.XTrain[idx])
-				n.wBuf[r] = wt
+				copy(xBuf[r*in:(r+1)*in], d.XTrain[idx])
+				wBuf[r] = wt
 				y := d.YTrain[idx]
 				switch cfg.Net.Output {
 				case model.OutputSigmoid:
-					n.tBuf[r] = y * wt
+					tBuf[r] = y * wt
 				case model.OutputSoftmax:
-					n.tBuf[r*outs+int(y)] = wt
+					tBuf[r*outs+int(y)] = wt
 				case model.OutputLinear:
-					n.tBuf[r] = y
+					tBuf[r] = y
 				}
 			}
 			loss, err := n.runStep()

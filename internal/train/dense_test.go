@@ -1,0 +1,85 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mlship/mlship/internal/model"
+)
+
+// TestDenseNetMatchesGraph runs denseNet and the gorgonia graph (newNet) side by side on
+// the same initial weights and batches (with a padding row) for a few Adam steps:
+// the losses and the weights after each step must agree to 1e-9 (they differ only
+// in the order of a few sums).
+func TestDenseNetMatchesGraph(t *testing.T) {
+	for _, tc := range testNets {
+		if tc.net.Kind == model.KindCNN {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fitConfig{Net: tc.net, BatchSize: 6, LearningRate: 1e-2, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}
+			init := initParams(tc.net, 7)
+			g, err := newNet(cfg, init, false)
+			require.NoError(t, err)
+			defer g.close()
+			m, err := newDenseNet(cfg, init)
+			require.NoError(t, err)
+			rng := rand.New(rand.NewPCG(3, 4))
+			for step := 0; step < 5; step++ {
+				fillBatch(g, rng, step%2 == 1)
+				copy(m.xBuf, g.xBuf)
+				copy(m.tBuf, g.tBuf)
+				copy(m.wBuf, g.wBuf)
+				lg, err := g.runStep()
+				require.NoError(t, err)
+				lm, err := m.runStep()
+				require.NoError(t, err)
+				require.InDelta(t, lg, lm, 1e-9, "loss at step %d", step)
+				want, got := g.export(), m.export()
+				for name, w := range want {
+					require.Equal(t, w.Shape, got[name].Shape, name)
+					for i, v := range w.Data {
+						require.InDelta(t, v, got[name].Data[i], 1e-9, "%s[%d] after step %d", name, i, step)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDenseNetSameBitsForAnyCoreCount trains a batch large enough for
+// portableBLAS to spread rows over goroutines with GOMAXPROCS 1 and 2: the
+// weights must be the same bits.
+func TestDenseNetSameBitsForAnyCoreCount(t *testing.T) {
+	spec := model.Network{Kind: model.KindMLP, Inputs: 20, Outputs: 1, Hidden: []int{64, 32}, Activation: "relu", Output: model.OutputSigmoid}
+	run := func(procs int) map[string]model.Tensor {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		cfg := fitConfig{Net: spec, BatchSize: 512, LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}
+		m, err := newDenseNet(cfg, initParams(spec, 1))
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for step := 0; step < 3; step++ {
+			for i := range m.xBuf {
+				m.xBuf[i] = rng.NormFloat64()
+			}
+			for r := range m.wBuf {
+				m.wBuf[r] = 1.0 / 512
+				m.tBuf[r] = float64(rng.IntN(2)) / 512
+			}
+			loss, err := m.runStep()
+			require.NoError(t, err)
+			require.False(t, math.IsNaN(loss))
+		}
+		return m.export()
+	}
+	one, two := run(1), run(2)
+	for name, w := range one {
+		for i, v := range w.Data {
+			require.Equal(t, math.Float64bits(v), math.Float64bits(two[name].Data[i]), "%s[%d]", name, i)
+		}
+	}
+}
