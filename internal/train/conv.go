@@ -201,12 +201,18 @@ func (o convOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) 
 	return dst, nil
 }
 
+// convParallelWork is the number of multiply-adds from which a conv op spreads
+// images over goroutines. It is higher than Dgemm's parallelWork: below it (the
+// digits network's 300k) waking the goroutines and their cache misses cost more
+// than the second core saves, measured on 2 cores.
+const convParallelWork = 1 << 21
+
 // forImages calls fn(n0, n1) for ranges of images covering 0..b-1, on several
 // goroutines when the work (multiply-adds) is large enough. fn must write only
 // what belongs to its images.
 func forImages(b, work int, fn func(n0, n1 int)) {
 	workers := min(runtime.GOMAXPROCS(0), b)
-	if work < parallelWork || workers < 2 {
+	if work < convParallelWork || workers < 2 {
 		fn(0, b)
 		return
 	}
@@ -358,37 +364,60 @@ func (o convOp) convGradB(dz, db []float64) {
 	}
 }
 
-// argmax returns the index in zc (one channel's plane) of window (y, x)'s
-// maximum and the maximum, as the predictor's pooling: the first value strictly
-// greater than all before it (the window's first index when there is none, with
-// -Inf).
-func (o convOp) argmax(zc []float64, y, x int) (int, float64) {
-	best, at := math.Inf(-1), (y*o.p)*o.w+x*o.p
-	for py := 0; py < o.p; py++ {
-		row := (y*o.p+py)*o.w + x*o.p
-		for px, v := range zc[row : row+o.p] {
-			if v > best {
-				best, at = v, row+px
+// poolArgmax writes into at the index in z of each pool window's maximum, and
+// into best the maximum, as the predictor's pooling does: the first value
+// strictly greater than all before it in row order (the window's first index,
+// with -Inf, when there is none). z holds whole channel planes.
+func (o convOp) poolArgmax(z []float64, at []int32, best []float64) {
+	hw, w, p, oh, ow := o.hw(), o.w, o.p, o.h/o.p, o.w/o.p
+	planes := len(z) / hw
+	k := 0
+	for pl := 0; pl < planes; pl++ {
+		for yy := 0; yy < oh; yy++ {
+			row0 := pl*hw + yy*p*w
+			for xx := 0; xx < ow; xx++ {
+				i0 := row0 + xx*p
+				b, i := math.Inf(-1), i0
+				if p == 2 { // the common case, unrolled
+					r0, r1 := z[i0:i0+2], z[i0+w:i0+w+2]
+					if r0[0] > b {
+						b = r0[0]
+					}
+					if r0[1] > b {
+						b, i = r0[1], i0+1
+					}
+					if r1[0] > b {
+						b, i = r1[0], i0+w
+					}
+					if r1[1] > b {
+						b, i = r1[1], i0+w+1
+					}
+				} else {
+					for py := 0; py < p; py++ {
+						r := i0 + py*w
+						for px, v := range z[r : r+p] {
+							if v > b {
+								b, i = v, r+px
+							}
+						}
+					}
+				}
+				at[k], best[k] = int32(i), b
+				k++
 			}
 		}
 	}
-	return at, best
 }
 
 // pool: y = max over each window, then max(0, y) when relu.
 func (o convOp) pool(z, y []float64) {
-	hw, oh, ow := o.hw(), o.h/o.p, o.w/o.p
-	planes := len(z) / hw
-	for pl := 0; pl < planes; pl++ {
-		zc := z[pl*hw : (pl+1)*hw]
-		yc := y[pl*oh*ow : (pl+1)*oh*ow]
-		for yy := 0; yy < oh; yy++ {
-			for xx := 0; xx < ow; xx++ {
-				_, v := o.argmax(zc, yy, xx)
-				if o.relu && !(v > 0) {
-					v = 0
-				}
-				yc[yy*ow+xx] = v
+	at := getIdx(len(y))
+	defer putIdx(at)
+	o.poolArgmax(z, *at, y)
+	if o.relu {
+		for i, v := range y {
+			if !(v > 0) {
+				y[i] = 0
 			}
 		}
 	}
@@ -397,24 +426,32 @@ func (o convOp) pool(z, y []float64) {
 // poolGrad: each window's gradient goes to its maximum (none when relu cut it
 // to 0); every other input gets 0.
 func (o convOp) poolGrad(z, dy, dz []float64) {
-	hw, oh, ow := o.hw(), o.h/o.p, o.w/o.p
-	planes := len(z) / hw
+	at, best := getIdx(len(dy)), getBuf(len(dy))
+	defer putIdx(at)
+	defer putBuf(best)
+	o.poolArgmax(z, *at, *best)
 	clear(dz)
-	for pl := 0; pl < planes; pl++ {
-		zc := z[pl*hw : (pl+1)*hw]
-		gc := dy[pl*oh*ow : (pl+1)*oh*ow]
-		dc := dz[pl*hw : (pl+1)*hw]
-		for yy := 0; yy < oh; yy++ {
-			for xx := 0; xx < ow; xx++ {
-				at, v := o.argmax(zc, yy, xx)
-				if o.relu && !(v > 0) {
-					continue
-				}
-				dc[at] = gc[yy*ow+xx]
-			}
+	for k, i := range *at {
+		if o.relu && !((*best)[k] > 0) {
+			continue
 		}
+		dz[i] = dy[k]
 	}
 }
+
+// idxs holds scratch index slices for the pool ops.
+var idxs sync.Pool
+
+func getIdx(n int) *[]int32 {
+	if p, ok := idxs.Get().(*[]int32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]int32, n)
+	return &b
+}
+
+func putIdx(p *[]int32) { idxs.Put(p) }
 
 // DiffWRT: conv is differentiable in W and b, and in x when gradX; pool in z.
 func (o convOp) DiffWRT(inputs int) []bool {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 
@@ -41,4 +42,24 @@ func BenchmarkCNNStep(b *testing.B) {
 			b.ReportMetric(float64(c.batch)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 		})
 	}
+}
+
+// BenchmarkTrainDigits runs the whole train step on the digits CNN (30 epochs,
+// validation each epoch) and reports training samples/s.
+func BenchmarkTrainDigits(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.DataPath, cfg.Target, cfg.Task = "../../examples/digits/digits.csv", "label", "multiclass"
+	cfg.Kind, cfg.Image, cfg.Conv, cfg.Hidden = model.KindCNN, &model.Image{Channels: 1, Height: 8, Width: 8}, []model.ConvLayer{{Filters: 16, Kernel: 3, Pool: 2}}, []int{64}
+	cfg.BatchSize, cfg.Epochs, cfg.Patience = 32, 30, 0
+	cfg.OutDir = b.TempDir() + "/model"
+	var samples, secs float64
+	for i := 0; i < b.N; i++ {
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		samples += res.SamplesPerSecond * res.TrainSeconds
+		secs += res.TrainSeconds
+	}
+	b.ReportMetric(samples/secs, "samples/s")
 }

@@ -12,9 +12,9 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// convTestOp is large enough (B*f*h*w*c*k*k above parallelWork) that conv and its
+// convTestOp is large enough (B*f*h*w*c*k*k above convParallelWork) that conv and its
 // gradients spread images over goroutines.
-var convTestOp = convOp{c: 3, h: 16, w: 12, k: 3, f: 8, p: 1, gradX: true}
+var convTestOp = convOp{c: 3, h: 16, w: 12, k: 3, f: 32, p: 1, gradX: true}
 
 const convTestBatch = 16
 
