@@ -46,6 +46,10 @@ type Spec struct {
 	// "==<label>" or "!=<label>" for a target of text; the positive class (1)
 	// is the rows where "target op operand" holds. It implies Binary.
 	Binarize string
+	// ReuseFrame lets Build write X into the frame's own rows (each row's
+	// first len(Features) cells), so that the data is held once, not twice:
+	// the frame's Rows are then X's and must not be read as the frame's.
+	ReuseFrame bool
 }
 
 // Dataset is a frame split into features and target for one task.
@@ -246,12 +250,28 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 		}
 	}
 	nf := len(features)
-	back := make([]float64, n*nf)
-	x := make([][]float64, n)
+	var back, tmp []float64
+	var x [][]float64
+	if s.ReuseFrame {
+		// Row i's features are gathered into tmp, then copied to the start of
+		// row i itself (nf <= its cells), in place of a second copy of the data.
+		x, tmp = f.Rows, make([]float64, nf)
+	} else {
+		back, x = make([]float64, n*nf), make([][]float64, n)
+	}
 	missingBy := make(map[string]int)
 	missing := 0
 	for i, row := range f.Rows {
-		xi := back[i*nf : (i+1)*nf : (i+1)*nf]
+		var xi []float64
+		if s.ReuseFrame {
+			xi = row[:nf:nf]
+		} else {
+			xi = back[i*nf : (i+1)*nf : (i+1)*nf]
+		}
+		dst := xi
+		if s.ReuseFrame {
+			dst = tmp
+		}
 		for j, c := range cols {
 			v := row[c]
 			if text != nil && text[j] != nil {
@@ -264,7 +284,10 @@ func Build(f *Frame, s Spec) (*Dataset, error) {
 				missing++
 				missingBy[features[j]]++
 			}
-			xi[j] = v
+			dst[j] = v
+		}
+		if s.ReuseFrame {
+			copy(xi, tmp)
 		}
 		x[i] = xi
 	}

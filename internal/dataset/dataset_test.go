@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -328,4 +329,30 @@ func TestBuildRealData(t *testing.T) {
 		assert.Empty(t, d.MissingBy)
 		require.Len(t, d.Y, 1797)
 	})
+}
+
+// TestBuildReuseFrame: with ReuseFrame, Build gives the same dataset as
+// without it (features in another order than the file's, a text feature,
+// missing cells), holding X in the frame's rows.
+func TestBuildReuseFrame(t *testing.T) {
+	csv := "a,b,city,target\n1,2,paris,0\n?,4,rome,1\n5,6,,0\n7,8,paris,1\n9,10,rome,0\n11,12,oslo,1\n"
+	for _, spec := range []Spec{
+		{Target: "target"},
+		{Target: "target", Features: []string{"city", "b", "a"}},
+		{Target: "b", Drop: []string{"city"}, Features: []string{"target", "a"}, Task: Regression},
+	} {
+		f1, err := ReadCSVFrom("x.csv", strings.NewReader(csv))
+		require.NoError(t, err)
+		want, err := Build(f1, spec)
+		require.NoError(t, err)
+		f2, err := ReadCSVFrom("x.csv", strings.NewReader(csv))
+		require.NoError(t, err)
+		spec.ReuseFrame = true
+		got, err := Build(f2, spec)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprint(want.X), fmt.Sprint(got.X), "%+v", spec)
+		require.True(t, &got.X[0] == &f2.Rows[0], "X is not the frame's rows")
+		want.X, got.X = nil, nil
+		require.Equal(t, want, got)
+	}
 }

@@ -38,8 +38,10 @@ type fitConfig struct {
 }
 
 // fitData holds preprocessed rows. Y is the class index (classification) or the
-// scaled target (regression).
+// scaled target (regression). With Pre set, the training rows are raw and each is
+// standardised by Pre.Transform as it is put into a batch.
 type fitData struct {
+	Pre    *dataset.Preprocessor
 	XTrain [][]float64
 	YTrain []float64
 	XVal   [][]float64
@@ -431,7 +433,11 @@ func fit(ctx context.Context, cfg fitConfig, d fitData) (_ *fitResult, err error
 					continue
 				}
 				idx := order[off+r]
-				copy(xBuf[r*in:(r+1)*in], d.XTrain[idx])
+				if d.Pre != nil {
+					d.Pre.Transform(d.XTrain[idx], xBuf[r*in:(r+1)*in])
+				} else {
+					copy(xBuf[r*in:(r+1)*in], d.XTrain[idx])
+				}
 				wBuf[r] = wt
 				y := d.YTrain[idx]
 				switch cfg.Net.Output {

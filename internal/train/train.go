@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/bits"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -203,15 +204,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	task, _ := dataset.ParseTask(cfg.Task)
-	frame, err := dataset.ReadCSV(cfg.DataPath)
+	// The garbage collector runs at GOGC 25 while training: the data is most
+	// of the live heap and at the default 100 the heap grew to twice it before
+	// a collection (the csv reader leaves each line's text behind; the
+	// validation rows, the split, the scoring). A step allocates nothing, so
+	// the extra collections cost little.
+	defer debug.SetGCPercent(debug.SetGCPercent(25))
+	ds, err := readData(cfg, task)
 	if err != nil {
 		return nil, err
 	}
-	ds, err := dataset.Build(frame, dataset.Spec{Target: cfg.Target, Drop: cfg.Drop, Features: cfg.Features, Task: task, Binarize: cfg.Binarize})
-	if err != nil {
-		return nil, err
-	}
-	frame = nil // ds holds what is needed
 	if err := checkCategorical(cfg, ds); err != nil {
 		return nil, err
 	}
@@ -384,13 +386,20 @@ func prepare(ds *dataset.Dataset, split dataset.Split, onehot []bool) (fitData, 
 			pre.Impute[k], pre.Mean[k], pre.Std[k] = 0, 0, 1
 		}
 	}
-	if d.XTrain, err = ds.Standardize(pre, split.Train); err != nil {
+	// The training rows stay raw, in ds.X: fit standardises each into its
+	// batch (d.Pre), with the same operations, so they are not held twice.
+	if err := checkStandardize(ds, pre, split.Train); err != nil {
 		return d, pre, nil, err
 	}
+	d.XTrain = make([][]float64, len(split.Train))
+	for k, i := range split.Train {
+		d.XTrain[k] = ds.X[i]
+	}
+	d.Pre = &pre
 	if d.XVal, err = ds.Standardize(pre, split.Val); err != nil {
 		return d, pre, nil, err
 	}
-	if _, err = ds.Standardize(pre, split.Test); err != nil {
+	if err := checkStandardize(ds, pre, split.Test); err != nil {
 		return d, pre, nil, err
 	}
 	if ds.Task != dataset.Regression {
@@ -421,6 +430,28 @@ func prepare(ds *dataset.Dataset, split dataset.Split, onehot []bool) (fitData, 
 		return d, pre, nil, err
 	}
 	return d, pre, &model.Scale{Mean: mean, Std: std}, nil
+}
+
+// readData reads the CSV once and builds the dataset in the frame's own rows
+// (dataset.Spec.ReuseFrame), so the data is held once.
+func readData(cfg Config, task dataset.Task) (*dataset.Dataset, error) {
+	frame, err := dataset.ReadCSV(cfg.DataPath)
+	if err != nil {
+		return nil, err
+	}
+	return dataset.Build(frame, dataset.Spec{Target: cfg.Target, Drop: cfg.Drop, Features: cfg.Features, Task: task, Binarize: cfg.Binarize, ReuseFrame: true})
+}
+
+// checkStandardize standardises rows a block at a time, only for the error of a
+// value that cannot be represented (see dataset.Standardize), without keeping them.
+func checkStandardize(ds *dataset.Dataset, pre dataset.Preprocessor, rows []int) error {
+	const block = 4096
+	for i := 0; i < len(rows); i += block {
+		if _, err := ds.Standardize(pre, rows[i:min(i+block, len(rows))]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // The regression metrics square errors in the target's units: a target whose
