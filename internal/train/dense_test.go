@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mlship/mlship/internal/fpmath"
 	"github.com/mlship/mlship/internal/model"
 )
 
@@ -81,5 +82,38 @@ func TestDenseNetSameBitsForAnyCoreCount(t *testing.T) {
 		for i, v := range w.Data {
 			require.Equal(t, math.Float64bits(v), math.Float64bits(two[name].Data[i]), "%s[%d]", name, i)
 		}
+	}
+}
+
+// TestValLossSameBitsForAnyCoreCount: the validation loss and metric, computed
+// over goroutines, are the same bits with GOMAXPROCS 1 and 2, and the same as
+// the row-by-row sum.
+func TestValLossSameBitsForAnyCoreCount(t *testing.T) {
+	spec := model.Network{Kind: model.KindMLP, Inputs: 4, Outputs: 3, Hidden: []int{8}, Activation: "relu", Output: model.OutputSoftmax}
+	init := initParams(spec, 2)
+	tensors := map[string]model.Tensor{}
+	for i, p := range spec.Params() {
+		tensors[p.Name] = model.Tensor{Shape: p.Shape, Data: init[i]}
+	}
+	m := pureModel(t, spec, tensors)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var xs [][]float64
+	var ys []float64
+	for range 3*valRowsPerWorker + 17 {
+		xs = append(xs, []float64{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()})
+		ys = append(ys, float64(rng.IntN(3)))
+	}
+	var want float64
+	s := m.NewScratch()
+	for i, x := range xs {
+		want -= fpmath.Log(max(m.Forward(x, s)[int(ys[i])], 1e-15))
+	}
+	want /= float64(len(xs))
+	for _, procs := range []int{1, 2} {
+		prev := runtime.GOMAXPROCS(procs)
+		l, acc := valLoss(m, spec.Output, xs, ys)
+		runtime.GOMAXPROCS(prev)
+		require.Equal(t, math.Float64bits(want), math.Float64bits(l), "GOMAXPROCS %d", procs)
+		require.Greater(t, acc, 0.0)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -485,29 +487,53 @@ func fit(ctx context.Context, cfg fitConfig, d fitData) (_ *fitResult, err error
 
 // valLoss returns the mean loss (same loss as training) and the validation metric
 // (accuracy for classification, with the classes of model.BinaryClass and
-// model.Argmax; RMSE in scaled units for regression).
+// model.Argmax; RMSE in scaled units for regression). The rows are spread over
+// up to GOMAXPROCS goroutines, each writing its rows' losses into their slots;
+// the losses are then summed in row order, so the result is the same bits for
+// any core count.
 func valLoss(m *model.Model, output string, X [][]float64, Y []float64) (loss, metric float64) {
-	s := m.NewScratch()
-	const eps = 1e-15
+	losses := make([]float64, len(X))
+	hits := make([]bool, len(X))
+	rowsLoss := func(i0, i1 int) {
+		s := m.NewScratch()
+		const eps = 1e-15
+		for i := i0; i < i1; i++ {
+			out := m.Forward(X[i], s)
+			y := Y[i]
+			switch output {
+			case model.OutputSigmoid:
+				p := min(max(out[0], eps), 1-eps)
+				losses[i] = -(float64(y*fpmath.Log(p)) + float64((1-y)*fpmath.Log(1-p)))
+				hits[i] = model.BinaryClass(out[0]) == int(y)
+			case model.OutputSoftmax:
+				losses[i] = -fpmath.Log(max(out[int(y)], eps))
+				hits[i] = model.Argmax(out) == int(y)
+			case model.OutputLinear:
+				d := out[0] - y
+				losses[i] = float64(d * d)
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(X)/valRowsPerWorker)
+	if workers < 2 {
+		rowsLoss(0, len(X))
+	} else {
+		var wg sync.WaitGroup
+		per := (len(X) + workers - 1) / workers
+		for i0 := 0; i0 < len(X); i0 += per {
+			wg.Add(1)
+			go func(i0, i1 int) {
+				defer wg.Done()
+				rowsLoss(i0, i1)
+			}(i0, min(i0+per, len(X)))
+		}
+		wg.Wait()
+	}
 	correct := 0
-	for i, x := range X {
-		out := m.Forward(x, s)
-		y := Y[i]
-		switch output {
-		case model.OutputSigmoid:
-			p := min(max(out[0], eps), 1-eps)
-			loss -= float64(y*fpmath.Log(p)) + float64((1-y)*fpmath.Log(1-p))
-			if model.BinaryClass(out[0]) == int(y) {
-				correct++
-			}
-		case model.OutputSoftmax:
-			loss -= fpmath.Log(max(out[int(y)], eps))
-			if model.Argmax(out) == int(y) {
-				correct++
-			}
-		case model.OutputLinear:
-			d := out[0] - y
-			loss += float64(d * d)
+	for i, l := range losses {
+		loss += l
+		if hits[i] {
+			correct++
 		}
 	}
 	nrow := float64(len(X))
@@ -517,6 +543,9 @@ func valLoss(m *model.Model, output string, X [][]float64, Y []float64) (loss, m
 	}
 	return loss, float64(correct) / nrow
 }
+
+// valRowsPerWorker is the fewest validation rows worth a goroutine of their own.
+const valRowsPerWorker = 1024
 
 // shuffle is a Fisher-Yates shuffle written out so that the order depends only on
 // the PCG stream, not on the Go version's rand helpers.
