@@ -16,6 +16,10 @@
 #   SKIP_MLSHIP=1    peers only, on a split made by bench/train/peers.py (for testing)
 #   STRICT=1         exit 1 when a target is missed (default: targets are reported only)
 #   KEEP=1           keep the work directory with every run's output
+# At scale (synthetic data from bench/train/synth.py, 20 features, seed SEED):
+#   SCALE_ROWS="10000 100000"  rows of each synthetic set ("" to skip)
+#   SCALE_BATCHES="32 256" SCALE_EPOCHS=5 SCALE_REPEAT=3
+#   RSS_ROWS=1000000  rows for the peak-RSS run of mlship train (0 to skip)
 set -euo pipefail
 export LC_ALL=C
 
@@ -137,12 +141,82 @@ for batch in $BATCHES; do
   done
 done
 
+# At scale: the synthetic sets, every impl at every batch size, alternated, a
+# fixed number of epochs (no early stopping: patience above the epochs).
+SCALE_ROWS=${SCALE_ROWS-"10000 100000"}
+SCALE_BATCHES=${SCALE_BATCHES:-"32 256"}
+SCALE_EPOCHS=${SCALE_EPOCHS:-5}
+SCALE_REPEAT=${SCALE_REPEAT:-3}
+RSS_ROWS=${RSS_ROWS-1000000}
+[ -n "$MLSHIP" ] || SCALE_ROWS=
+run_scale() {
+  local impl=$1 rows=$2 batch=$3 rep=$4 data=$WORK/synth-$2.csv
+  local dir=$WORK/s$rows-b$batch/$impl-$rep split=$WORK/s$rows-b$batch/split.json
+  mkdir -p "$dir"
+  local cmd
+  case $impl in
+    mlship)
+      cmd=("$MLSHIP" train --data "$data" --target target --binarize '>0' --hidden "$HIDDEN"
+        --batch-size "$batch" --epochs "$SCALE_EPOCHS" --patience 0 --learning-rate "$LEARNING_RATE"
+        --seed "$SEED" --out "$dir/model" --split-out "$split" --json) ;;
+    *)
+      cmd=("$PY" "$ROOT/bench/train/peers.py" "$impl" --data "$data" --split "$split" --hidden "$HIDDEN"
+        --batch-size "$batch" --epochs "$SCALE_EPOCHS" --patience $((SCALE_EPOCHS + 1)) --learning-rate "$LEARNING_RATE"
+        --seed "$SEED" --threads "$TORCH_THREADS" --out "$dir/model") ;;
+  esac
+  local t0 t1 rc=0
+  t0=$(now)
+  "${cmd[@]}" >"$dir/stdout" 2>"$dir/stderr" || rc=$?
+  t1=$(now)
+  if [ "$rc" != 0 ]; then
+    echo "bench/train.sh: $impl (synthetic $rows rows, batch $batch) exited $rc: ${cmd[*]}" >&2
+    tail -n 20 "$dir/stderr" >&2
+    exit 1
+  fi
+  local e2e label
+  e2e=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
+  label=synth-$((rows / 1000))k
+  printf '{"set":"%s","impl":"%s","batch":%s,"rep":%s,"e2e_seconds":%s,"stdout":"%s"}\n' \
+    "$label" "$impl" "$batch" "$rep" "$e2e" "$dir/stdout" >>"$RUNS"
+}
+for rows in $SCALE_ROWS; do
+  "$PY" bench/train/synth.py --rows "$rows" --features 20 --seed "$SEED" --out "$WORK/synth-$rows.csv"
+  for batch in $SCALE_BATCHES; do
+    # mlship first: it writes the split the peers read
+    for ((rep = 1; rep <= SCALE_REPEAT; rep++)); do
+      for impl in mlship sklearn torch; do run_scale "$impl" "$rows" "$batch" "$rep"; done
+    done
+  done
+done
+
+# Peak RSS of mlship train on RSS_ROWS rows x 21 columns (20 features and the
+# target), against 2.5 times the float64 size of the data.
+RSS_LINE=
+if [ -n "$MLSHIP" ] && [ "${RSS_ROWS:-0}" -gt 0 ]; then
+  [ -x /usr/bin/time ] || die "/usr/bin/time not found (Debian package time)"
+  "$PY" bench/train/synth.py --rows "$RSS_ROWS" --features 20 --seed "$SEED" --out "$WORK/synth-rss.csv"
+  /usr/bin/time -f '%M' -o "$WORK/rss.txt" "$MLSHIP" train --data "$WORK/synth-rss.csv" --target target --binarize '>0' \
+    --hidden "$HIDDEN" --batch-size 256 --epochs 1 --patience 0 --seed "$SEED" --out "$WORK/rss-model" -q \
+    >"$WORK/rss.out" 2>&1 || { tail -n 20 "$WORK/rss.out" >&2; die "mlship train on $RSS_ROWS rows failed"; }
+  RSS_LINE=$(awk -v kb="$(tail -n 1 "$WORK/rss.txt")" -v rows="$RSS_ROWS" 'BEGIN {
+    data = rows * 21 * 8; rss = kb * 1024; r = rss / data
+    printf "peak RSS, mlship train on %d rows x 21 columns (1 epoch, batch 256): %.0f MB = %.2fx the data as float64 (%.0f MB); target <= 2.5x: %s",
+      rows, rss / 1e6, r, data / 1e6, (r <= 2.5 ? "met" : "MISSED") }')
+fi
+
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 versions=$("$PY" -c 'import sklearn, torch, numpy; print(f"scikit-learn {sklearn.__version__}, torch {torch.__version__} ({torch.get_num_threads()} thread(s) by default), numpy {numpy.__version__}")')
 echo "mlship training benchmark: heart-disease MLP 13-64-32-1, Adam lr $LEARNING_RATE, up to $EPOCHS epochs, patience $PATIENCE, seed $SEED"
 echo "machine: ${cpu:-unknown CPU}, $(nproc) CPU(s); $versions"
 echo "data: $DATA"
+[ -z "$SCALE_ROWS" ] || echo "at scale: bench/train/synth.py, $SCALE_ROWS rows x 20 features (seed $SEED), MLP 20-64-32-1, $SCALE_EPOCHS epochs, no early stopping, split 64/16/20 by mlship; alternated runs, median of $SCALE_REPEAT"
 echo
 STRICT_FLAG=()
 [ "${STRICT:-0}" = 1 ] && STRICT_FLAG=(--strict)
-"$PY" bench/train/table.py "${STRICT_FLAG[@]}" "$RUNS"
+rc=0
+"$PY" bench/train/table.py "${STRICT_FLAG[@]}" "$RUNS" || rc=$?
+if [ -n "$RSS_LINE" ]; then
+  echo "$RSS_LINE"
+  case $RSS_LINE in *MISSED) [ "${STRICT:-0}" = 1 ] && rc=1 ;; esac
+fi
+exit $rc

@@ -15,11 +15,16 @@ import statistics
 import sys
 
 IMPLS = ("mlship", "sklearn", "torch")
-# (batch, metric, peer) -> (comparison, bound), from the issue; printed next to the ratios.
+# (data set, batch, metric, peer) -> (comparison, bound), from the issues; printed
+# next to the ratios. A throughput target also wants the test accuracy within
+# ACC_POINTS percentage points of the peer's.
 TARGETS = {
-    (32, "throughput", "sklearn"): (">=", 1.0),
-    (32, "end_to_end", "sklearn"): ("<=", 0.3),
+    ("heart", 32, "throughput", "sklearn"): (">=", 1.0),
+    ("heart", 32, "end_to_end", "sklearn"): ("<=", 0.3),
+    ("synth-100k", 32, "throughput", "sklearn"): (">=", 1.5),
+    ("synth-100k", 256, "throughput", "torch"): (">=", 1.0),
 }
+ACC_POINTS = 1.0
 
 
 def parse_result(path):
@@ -98,13 +103,17 @@ def main():
                 failed = True
                 continue
             res["e2e_seconds"] = run["e2e_seconds"]
-            by_key.setdefault((run["batch"], run["impl"]), []).append(res)
+            by_key.setdefault((run.get("set", "heart"), run["batch"], run["impl"]), []).append(res)
     if failed:
         return 1
 
     missed = []
-    for batch in sorted({b for b, _ in by_key}):
-        s = {impl: summarise(by_key[(batch, impl)]) for impl in IMPLS if (batch, impl) in by_key}
+    sets = []
+    for ds, _, _ in by_key:
+        if ds not in sets:
+            sets.append(ds)
+    for ds, batch in [(d, b) for d in sets for b in sorted({b for d2, b, _ in by_key if d2 == d})]:
+        s = {impl: summarise(by_key[(ds, batch, impl)]) for impl in IMPLS if (ds, batch, impl) in by_key}
         rows = []
         for impl, v in s.items():
             rows.append([
@@ -118,7 +127,7 @@ def main():
             ])
         n = max(v["n"] for v in s.values())
         rows_train = sorted({v["train_rows"] for v in s.values()})
-        print(f"batch size {batch}  (train rows {span(rows_train, '{}')}; median of {n} run(s) each)")
+        print(f"{ds}: batch size {batch}  (train rows {span(rows_train, '{}')}; median of {n} run(s) each)")
         print(render(rows,
                      ["impl", "samples/s", "train s", "end-to-end s", "epochs", "best", "test acc"],
                      "<>>>>>>"))
@@ -136,13 +145,19 @@ def main():
                 ("throughput", m["samples_per_second"] / p["samples_per_second"], "higher is better"),
                 ("end_to_end", m["e2e_seconds"] / p["e2e_seconds"], "lower is better"),
             ):
-                target = TARGETS.get((batch, metric, peer))
+                target = TARGETS.get((ds, batch, metric, peer))
                 if target:
                     op, bound = target
                     ok = ratio >= bound if op == ">=" else ratio <= bound
                     verdict = f"target {op} {bound:.1f}x: {'met' if ok else 'MISSED'}"
                     if not ok:
-                        missed.append(f"batch {batch} {metric} mlship/{peer} {ratio:.2f}x, target {op} {bound:.1f}x")
+                        missed.append(f"{ds} batch {batch} {metric} mlship/{peer} {ratio:.2f}x, target {op} {bound:.1f}x")
+                    if metric == "throughput" and ds != "heart":
+                        gap = 100 * (m["accuracy"][0] - p["accuracy"][0])
+                        acc_ok = abs(gap) <= ACC_POINTS or gap > 0
+                        verdict += f"; accuracy {gap:+.2f} points: {'met' if acc_ok else 'MISSED'}"
+                        if not acc_ok:
+                            missed.append(f"{ds} batch {batch} accuracy mlship-{peer} {gap:+.2f} points, target within {ACC_POINTS:.0f}")
                 else:
                     verdict = ""
                 label = "samples/s" if metric == "throughput" else "end-to-end time"
