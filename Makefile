@@ -98,9 +98,10 @@ bench-image:
 bench-serve:
 	bash bench/serve.sh
 
-## bench-train: mlship vs scikit-learn and torch on the heart recipe
+## bench-train: mlship vs scikit-learn and torch on the heart recipe, then CNNs vs torch (bench/train/cnn.sh)
 bench-train:
 	bash bench/train.sh
+	bash bench/train/cnn.sh
 
 ## kube-build: build the test control plane's binaries (cached outside the tree; hack/kube/build.sh)
 kube-build:
