@@ -261,18 +261,20 @@ func (o convOp) im2col(img, col []float64, rowMajor bool) {
 }
 
 // conv: z[n] (f, h*w) = W (f, c*k*k) · col(x[n]) (c*k*k, h*w), then + b[f].
+// (Computing z[n]ᵀ instead, to skip the zeros of x rather than W's, gained
+// nothing: after a max pool few activations are 0.)
 func (o convOp) conv(x, W, b, z []float64) {
 	B := len(x) / (o.c * o.hw())
-	hw, ckk := o.hw(), o.ckk()
-	forImages(B, B*o.f*hw*ckk, func(n0, n1 int) {
-		col := getBuf(ckk * hw)
-		defer putBuf(col)
+	hw, ckk, nf := o.hw(), o.ckk(), o.f
+	forImages(B, B*nf*hw*ckk, func(n0, n1 int) {
+		col := getScratch(ckk * hw)
+		defer putScratch(col)
 		for n := n0; n < n1; n++ {
 			o.im2col(x[n*o.c*hw:(n+1)*o.c*hw], *col, false)
-			zn := z[n*o.f*hw : (n+1)*o.f*hw]
+			zn := z[n*nf*hw : (n+1)*nf*hw]
 			g := gemm{n: hw, k: ckk, alpha: 1, a: W, ai: ckk, al: 1, b: *col, ldb: hw, c: zn, ldc: hw}
-			g.rows(0, o.f)
-			for f := 0; f < o.f; f++ {
+			g.rows(0, nf)
+			for f := 0; f < nf; f++ {
 				bf := b[f]
 				row := zn[f*hw : (f+1)*hw]
 				for i := range row {
@@ -290,8 +292,8 @@ func (o convOp) convGradX(W, dz, dx []float64) {
 	hw, ckk, k, h, w, pad := o.hw(), o.ckk(), o.k, o.h, o.w, o.k/2
 	B := len(dz) / (o.f * hw)
 	forImages(B, B*o.f*hw*ckk, func(n0, n1 int) {
-		dcol := getBuf(hw * ckk)
-		defer putBuf(dcol)
+		dcol := getScratch(hw * ckk)
+		defer putScratch(dcol)
 		for n := n0; n < n1; n++ {
 			g := gemm{aT: true, n: ckk, k: o.f, alpha: 1, a: dz[n*o.f*hw:], ai: 1, al: hw, b: W, ldb: ckk, c: *dcol, ldc: ckk}
 			g.rows(0, hw)
@@ -328,11 +330,11 @@ func (o convOp) convGradW(x, dz, dW []float64) {
 	hw, ckk := o.hw(), o.ckk()
 	B := len(x) / (o.c * hw)
 	size := o.f * ckk
-	parts := getBuf(B * size)
-	defer putBuf(parts)
+	parts := getScratch(B * size)
+	defer putScratch(parts)
 	forImages(B, B*o.f*hw*ckk, func(n0, n1 int) {
-		col := getBuf(hw * ckk)
-		defer putBuf(col)
+		col := getScratch(hw * ckk)
+		defer putScratch(col)
 		for n := n0; n < n1; n++ {
 			o.im2col(x[n*o.c*hw:(n+1)*o.c*hw], *col, true)
 			g := gemm{n: ckk, k: hw, alpha: 1, a: dz[n*o.f*hw:], ai: hw, al: 1, b: *col, ldb: ckk, c: (*parts)[n*size : (n+1)*size], ldc: ckk}
@@ -426,9 +428,9 @@ func (o convOp) pool(z, y []float64) {
 // poolGrad: each window's gradient goes to its maximum (none when relu cut it
 // to 0); every other input gets 0.
 func (o convOp) poolGrad(z, dy, dz []float64) {
-	at, best := getIdx(len(dy)), getBuf(len(dy))
+	at, best := getIdx(len(dy)), getScratch(len(dy))
 	defer putIdx(at)
-	defer putBuf(best)
+	defer putScratch(best)
 	o.poolArgmax(z, *at, *best)
 	clear(dz)
 	for k, i := range *at {
@@ -437,6 +439,37 @@ func (o convOp) poolGrad(z, dy, dz []float64) {
 		}
 		dz[i] = dy[k]
 	}
+}
+
+// scratch holds the conv ops' float64 buffers (im2col matrices, the weight
+// gradient's per-image parts) between steps. Unlike a sync.Pool, which the
+// garbage collector empties, it keeps them: the per-image parts of a 3x32x32
+// network are megabytes, and allocating (and zeroing) them again after every
+// collection took a quarter of a step. It holds at most what the ops used at
+// once.
+var scratch struct {
+	sync.Mutex
+	free []*[]float64
+}
+
+func getScratch(n int) *[]float64 {
+	scratch.Lock()
+	defer scratch.Unlock()
+	for i, p := range scratch.free {
+		if cap(*p) >= n {
+			scratch.free = append(scratch.free[:i], scratch.free[i+1:]...)
+			*p = (*p)[:n]
+			return p
+		}
+	}
+	b := make([]float64, n)
+	return &b
+}
+
+func putScratch(p *[]float64) {
+	scratch.Lock()
+	defer scratch.Unlock()
+	scratch.free = append(scratch.free, p)
 }
 
 // idxs holds scratch index slices for the pool ops.
