@@ -99,9 +99,9 @@ func (n *denseNet) forward() {
 			switch n.cfg.Net.Activation {
 			case "relu":
 				for i, v := range z {
-					if v <= 0 { // max(v, 0); NaN stays NaN and ends the run
-						z[i] = 0
-					}
+					// without a branch (half of them are negative, in no
+					// pattern); NaN stays NaN and ends the run
+					z[i] = max(v, 0)
 				}
 			case "tanh":
 				for i, v := range z {
@@ -181,10 +181,13 @@ func (n *denseNet) backward() {
 		bl.Dgemm(blas.NoTrans, blas.Trans, n.B, in, out, 1, dz, out, n.w[l], out, 0, dh, in)
 		switch n.cfg.Net.Activation {
 		case "relu":
+			// dh where the unit was active (y > 0), else +0, without a branch
 			for i, y := range h {
-				if !(y > 0) {
-					dh[i] = 0
+				var keep uint64
+				if y > 0 {
+					keep = ^uint64(0)
 				}
+				dh[i] = math.Float64frombits(math.Float64bits(dh[i]) & keep)
 			}
 		case "tanh":
 			for i, y := range h {
