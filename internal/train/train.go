@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlship/mlship/internal/dataset"
@@ -209,7 +210,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// a collection (the csv reader leaves each line's text behind; the
 	// validation rows, the split, the scoring). A step allocates nothing, so
 	// the extra collections cost little.
-	defer debug.SetGCPercent(debug.SetGCPercent(25))
+	defer lowGC()()
 	ds, err := readData(cfg, task)
 	if err != nil {
 		return nil, err
@@ -430,6 +431,32 @@ func prepare(ds *dataset.Dataset, split dataset.Split, onehot []bool) (fitData, 
 		return d, pre, nil, err
 	}
 	return d, pre, &model.Scale{Mean: mean, Std: std}, nil
+}
+
+var lowGCState struct {
+	sync.Mutex
+	runs int // Runs in progress
+	old  int // the GC percent before the first of them
+}
+
+// lowGC sets GOGC 25 until the returned function is called; Runs at the same
+// time (tests) share it, and the last to finish restores the setting before
+// the first began.
+func lowGC() func() {
+	st := &lowGCState
+	st.Lock()
+	defer st.Unlock()
+	if st.runs == 0 {
+		st.old = debug.SetGCPercent(25)
+	}
+	st.runs++
+	return func() {
+		st.Lock()
+		defer st.Unlock()
+		if st.runs--; st.runs == 0 {
+			debug.SetGCPercent(st.old)
+		}
+	}
 }
 
 // readData reads the CSV once and builds the dataset in the frame's own rows
