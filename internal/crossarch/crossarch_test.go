@@ -41,7 +41,9 @@ type trainCase struct {
 // The cases cover every path of training and prediction: an MLP with relu and a
 // sigmoid output (the heart example as it ships, with early stopping), with tanh
 // and a softmax output, with tanh and a linear output (regression, target
-// scaling, a missing value), and the digits CNN (im2col, max pool). Epochs are
+// scaling, a missing value), the digits CNN (im2col, max pool), and a model of
+// text: labels yes/no, a categorical column (one-hot, a rare city in (other)),
+// booleans and a missing number (testdata/people.csv). Epochs are
 // few: the emulator is 5 to 20 times slower.
 var trainCases = []trainCase{
 	{"heart", root + "/examples/heart-disease/heart.csv", []string{"--config", root + "/examples/heart-disease"}},
@@ -50,6 +52,8 @@ var trainCases = []trainCase{
 	{"regression-tanh", "testdata/synthetic.csv", []string{"--data", "testdata/synthetic.csv", "--target", "y", "--drop", "class",
 		"--activation", "tanh", "--hidden", "16", "--epochs", "12", "--batch-size", "16", "--name", "synthetic-y"}},
 	{"digits-cnn", root + "/examples/digits/digits.csv", []string{"--config", root + "/examples/digits", "--epochs", "2"}},
+	{"categorical", "testdata/people.csv", []string{"--data", "testdata/people.csv", "--target", "bought",
+		"--hidden", "16", "--epochs", "12", "--max-categories", "4", "--name", "people"}},
 }
 
 // TestSameModelEverywhere trains each case with the native build and with the
@@ -270,7 +274,14 @@ func requests(t *testing.T, card *model.Card, data string) []request {
 			i, ok := col[feat]
 			require.True(t, ok, "feature %q not in %s", feat, data)
 			row[j] = rec[i]
-			if _, err := strconv.ParseFloat(rec[i], 64); err != nil {
+			switch _, err := strconv.ParseFloat(rec[i], 64); {
+			case card.Categories[feat] != nil || rec[i] == "true" || rec[i] == "false":
+				q, _ := json.Marshal(rec[i])
+				row[j] = string(q)
+				if rec[i] == "true" || rec[i] == "false" {
+					row[j] = rec[i]
+				}
+			case err != nil:
 				row[j] = "null"
 			}
 		}
@@ -278,12 +289,26 @@ func requests(t *testing.T, card *model.Card, data string) []request {
 	}
 	require.NotEmpty(t, rows)
 	rows[len(rows)-1][0] = "null" // a missing value, imputed by the server
+	// A model with categorical features takes a BYTES tensor: every value as
+	// text.
+	datatype := "FP64"
+	if len(card.Categories) > 0 {
+		datatype = "BYTES"
+	}
 	var batch, flat []string
 	for _, row := range rows {
 		batch = append(batch, "["+strings.Join(row, ",")+"]")
 		for _, v := range row {
-			if v == "null" {
+			switch {
+			case v == "null":
 				v = "0"
+			case v == "true":
+				v = "1"
+			case v == "false":
+				v = "0"
+			}
+			if datatype == "BYTES" && !strings.HasPrefix(v, `"`) {
+				v = `"` + v + `"`
 			}
 			flat = append(flat, v)
 		}
@@ -293,7 +318,7 @@ func requests(t *testing.T, card *model.Card, data string) []request {
 		k, _ := json.Marshal(feat)
 		obj = append(obj, string(k)+":"+rows[0][j])
 	}
-	infer := fmt.Sprintf(`{"inputs":[{"name":"input-0","shape":[%d,%d],"datatype":"FP64","data":[%s]}]}`, len(rows), len(card.Features), strings.Join(flat, ","))
+	infer := fmt.Sprintf(`{"inputs":[{"name":"input-0","shape":[%d,%d],"datatype":%q,"data":[%s]}]}`, len(rows), len(card.Features), datatype, strings.Join(flat, ","))
 	return []request{
 		{"/predict", `{"inputs":[` + strings.Join(batch, ",") + `]}`},
 		{"/predict", `{"input":{` + strings.Join(obj, ",") + `}}`},
