@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mlship/mlship/internal/testutil"
 )
 
 // Binary is the name of Debian's Prometheus server binary, looked up on PATH.
@@ -43,13 +44,7 @@ const PromtoolBinary = "promtool"
 // unless the environment variable CI is set: then it fails.
 func Promtool(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath(PromtoolBinary)
-	if err != nil {
-		if ciSet() {
-			t.Fatalf("%s not on PATH and CI=%s: hack/setup.sh (run by make test) should have installed Debian's prometheus", PromtoolBinary, os.Getenv("CI"))
-		}
-		t.Skipf("%s not on PATH: run hack/setup.sh (or apt-get install prometheus) to run this test", PromtoolBinary)
-	}
+	bin := testutil.Binary(t, PromtoolBinary, "prometheus")
 	return bin
 }
 
@@ -78,12 +73,7 @@ type Server struct {
 // variable CI is set (CI=true): then it fails, since CI runs hack/setup.sh.
 func Start(t testing.TB, config string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath(Binary); err != nil {
-		if ciSet() {
-			t.Fatalf("%s not on PATH and CI=%s: hack/setup.sh (run by make test) should have installed Debian's prometheus", Binary, os.Getenv("CI"))
-		}
-		t.Skipf("%s not on PATH: run hack/setup.sh (or apt-get install prometheus) to run this test", Binary)
-	}
+	testutil.Binary(t, Binary, "prometheus")
 	return StartDir(t, t.TempDir(), config)
 }
 
@@ -100,7 +90,7 @@ func StartDir(t testing.TB, dir, config string) *Server {
 	}
 	var lastErr error
 	for attempt := 1; attempt <= 5; attempt++ {
-		port, err := freePort()
+		port, err := testutil.FreePort()
 		if err != nil {
 			t.Fatalf("picking a port: %v", err)
 		}
@@ -298,20 +288,4 @@ func value(v any) (float64, error) {
 		return 0, fmt.Errorf("sample value %v is not a string", v)
 	}
 	return strconv.ParseFloat(s, 64)
-}
-
-// freePort returns a port that was free on 127.0.0.1 a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// ciSet reports whether the environment variable CI asks for strictness.
-func ciSet() bool {
-	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
-	return v != "" && v != "false" && v != "0"
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mlship/mlship/internal/testutil"
 )
 
 // DistributionBinary is the name of Debian's registry binary, looked up on PATH.
@@ -32,19 +33,13 @@ const StartTimeout = 10 * time.Second
 // variable CI is set (CI=true): then it fails, since CI runs hack/setup.sh.
 func StartDistribution(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin, err := exec.LookPath(DistributionBinary)
-	if err != nil {
-		if ciSet() {
-			t.Fatalf("%s not on PATH and CI=%s: hack/setup.sh (run by make test) should have installed Debian's docker-registry", DistributionBinary, os.Getenv("CI"))
-		}
-		t.Skipf("%s not on PATH: run hack/setup.sh (or apt-get install docker-registry) to run this test", DistributionBinary)
-	}
+	bin := testutil.Binary(t, DistributionBinary, "docker-registry")
 	dir := t.TempDir()
 	var auth string
 	if opts.Username != "" {
 		line, err := Htpasswd(opts.Username, opts.Password)
 		if err != nil {
-			if ciSet() {
+			if testutil.CI() {
 				t.Fatalf("registry auth: %v", err)
 			}
 			t.Skipf("registry auth: %v", err)
@@ -62,7 +57,7 @@ func StartDistribution(t testing.TB, opts Options) *Server {
 
 	var lastErr error
 	for attempt := 1; attempt <= 5; attempt++ {
-		port, err := freePort()
+		port, err := testutil.FreePort()
 		if err != nil {
 			t.Fatalf("picking a port: %v", err)
 		}
@@ -179,20 +174,4 @@ func waitReady(url string, done <-chan struct{}) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// freePort returns a port that was free on 127.0.0.1 a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// ciSet reports whether the environment variable CI asks for strictness.
-func ciSet() bool {
-	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
-	return v != "" && v != "false" && v != "0"
 }
