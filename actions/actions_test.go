@@ -29,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mlship/mlship/internal/comment/commenttest"
+	"github.com/mlship/mlship/internal/testutil"
 	"github.com/mlship/mlship/internal/testutil/kube"
 	"github.com/mlship/mlship/internal/testutil/registry"
 )
@@ -55,21 +56,10 @@ var tools struct {
 func setup(t *testing.T) (mlshipDir, act string) {
 	t.Helper()
 	if tools.act == "" && tools.err == nil {
-		dir, err := os.MkdirTemp("", "mlship-actions-bin-")
-		if err == nil {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "mlship"), "./cmd/mlship")
-			cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-			if out, berr := cmd.CombinedOutput(); berr != nil {
-				err = fmt.Errorf("building mlship: %v\n%s", berr, out)
-			}
+		tools.mlshipDir, tools.err = testutil.BuildMlship(root, "mlship-actions-bin-")
+		if tools.err == nil {
+			tools.act, tools.err = testutil.Tool(root, "act")
 		}
-		var act []byte
-		if err == nil {
-			cmd := exec.Command("bash", filepath.Join(root, "hack", "tools.sh"), "act")
-			cmd.Stderr = os.Stderr
-			act, err = cmd.Output()
-		}
-		tools.mlshipDir, tools.act, tools.err = dir, filepath.Join(strings.TrimSpace(string(act)), "act"), err
 	}
 	require.NoError(t, tools.err)
 	return tools.mlshipDir, tools.act

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mlship/mlship/internal/comment/commenttest"
 	"github.com/mlship/mlship/internal/gate/junittest"
+	"github.com/mlship/mlship/internal/testutil"
 	"github.com/mlship/mlship/internal/testutil/kube"
 	"github.com/mlship/mlship/internal/testutil/registry"
 )
@@ -56,21 +57,10 @@ var tools struct {
 func setup(t *testing.T) (string, string) {
 	t.Helper()
 	if tools.gcl == "" && tools.err == nil {
-		dir, err := os.MkdirTemp("", "mlship-gitlab-bin-")
-		if err == nil {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "mlship"), "./cmd/mlship")
-			cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-			if out, berr := cmd.CombinedOutput(); berr != nil {
-				err = fmt.Errorf("building mlship: %v\n%s", berr, out)
-			}
+		tools.mlshipDir, tools.err = testutil.BuildMlship(root, "mlship-gitlab-bin-")
+		if tools.err == nil {
+			tools.gcl, tools.err = testutil.Tool(root, "gitlab-ci-local")
 		}
-		var bin []byte
-		if err == nil {
-			cmd := exec.Command("bash", filepath.Join(root, "hack", "tools.sh"), "gitlab-ci-local")
-			cmd.Stderr = os.Stderr
-			bin, err = cmd.Output()
-		}
-		tools.mlshipDir, tools.gcl, tools.err = dir, filepath.Join(strings.TrimSpace(string(bin)), "gitlab-ci-local"), err
 	}
 	require.NoError(t, tools.err)
 	return tools.mlshipDir, tools.gcl

@@ -4,9 +4,11 @@
 package testutil
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,4 +43,33 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// BuildMlship builds mlship from the checkout at root (CGO off, with the
+// mlship-serve binaries `make serverbins` embedded when they are there) into
+// a new temporary directory and returns that directory, for tests that put it
+// on a runner's PATH.
+func BuildMlship(root, prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "mlship"), "./cmd/mlship")
+	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building mlship: %v\n%s", err, out)
+	}
+	return dir, nil
+}
+
+// Tool returns the path of a pinned tool (act, gitlab-ci-local, ...) that
+// hack/tools.sh installs, installing it first when it is missing.
+func Tool(root, name string) (string, error) {
+	cmd := exec.Command("bash", filepath.Join(root, "hack", "tools.sh"), name)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("hack/tools.sh %s: %w", name, err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), name), nil
 }
