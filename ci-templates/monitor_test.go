@@ -2,6 +2,7 @@ package templates_test
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,14 +37,13 @@ include:
 `, "")
 	r := runPipeline(t, ws, map[string]string{
 		"CI_PIPELINE_SOURCE": "schedule", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main",
-		"CI_API_V4_URL": gl.APIURL, "CI_PROJECT_ID": "1001", "CI_PROJECT_PATH": "acme/models",
+		"CI_API_V4_URL": gl.APIURL, "CI_PROJECT_ID": strconv.FormatInt(pid, 10), "CI_PROJECT_PATH": "acme/models",
 		"MLSHIP_GITLAB_TRIGGER_TOKEN": gl.TriggerToken,
 	})
 	assert.NotEqual(t, 0, r.code, "a drifted model fails the pipeline")
 	assert.Equal(t, map[string]string{"mlship-monitor": "exit 1"}, r.results, "only the monitor job runs in a schedule, and it fails with exit 1")
 	tp := gl.Triggered()
 	require.Len(t, tp, 1, "one retraining pipeline")
-	assert.Equal(t, int64(1001), pid)
 	assert.Equal(t, "main", tp[0].Ref)
 	assert.Equal(t, "true", tp[0].Variables["MLSHIP_RETRAIN"])
 	assert.Equal(t, "age", tp[0].Variables["MLSHIP_RETRAIN_DRIFTED"])

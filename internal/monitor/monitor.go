@@ -48,9 +48,9 @@ type Config struct {
 	MaxErrorRate float64 `mlship:"max-error-rate"`
 	// MaxP99 is the largest 99th percentile of prediction latency.
 	MaxP99 time.Duration `mlship:"max-p99"`
-	// MinRows is the fewest rows the window must hold to judge drift, and
-	// MinRequests / 10 ... the fewest requests to judge the error rate and
-	// latency (MinRows / 10, at least 10).
+	// MinRows is the fewest rows the window must hold to judge drift; a
+	// tenth of it (at least 10) is the fewest requests to judge the error
+	// rate and latency.
 	MinRows int `mlship:"min-rows"`
 	// Timeout bounds each query.
 	Timeout time.Duration `mlship:"timeout"`

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mlship/mlship/internal/comment"
 	"github.com/mlship/mlship/internal/fault"
@@ -99,7 +100,7 @@ func DispatchPayload(res *monitor.Result, runURL string) map[string]any {
 		"reason":  res.Reason,
 		"drifted": strings.Join(res.Drifted, ","),
 		"window":  res.Window,
-		"time":    res.Time.Format("2006-01-02T15:04:05Z07:00"),
+		"time":    res.Time.Format(time.RFC3339),
 		"source":  "mlship monitor",
 	}
 	if res.ErrorRate != nil {
@@ -171,7 +172,7 @@ func MonitorText(w io.Writer, r *monitor.Result) error {
 		case f.SinceWindowStart:
 			when = ", for the whole window"
 		case f.Since != nil:
-			when = ", since " + f.Since.Format("2006-01-02T15:04:05Z07:00")
+			when = ", since " + f.Since.Format(time.RFC3339)
 		}
 		fmt.Fprintf(&b, "drifted   %s: PSI %.3f%s\n", f.Name, f.PSI, when)
 	}
