@@ -208,11 +208,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var card *model.Card
 	name := cfg.Model
 	if st, err := os.Stat(cfg.Model); err == nil && st.IsDir() {
-		m, err := model.Load(cfg.Model)
+		c, err := model.ReadCard(cfg.Model)
 		if err != nil {
 			return nil, fault.Input(err)
 		}
-		card = m.Card
+		card = c
 		if card.Reference == nil {
 			return nil, fault.Inputf("model %q: its card has no training reference (trained by mlship before it recorded one): retrain it, or give the model's name to use the reference mlship-serve exports", cfg.Model)
 		}
