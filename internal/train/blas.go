@@ -55,6 +55,16 @@ const parallelWork = 1 << 20
 // Dgemm computes C = alpha * op(A) * op(B) + beta * C in row-major layout, op(X)
 // being X or its transpose, as documented on portableBLAS.
 func (portableBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	gemmT(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemm is Dgemm for float32 (the dense network's products at --dtype float32):
+// the same operations in float32.
+func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmT(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func gemmT[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic("portableBLAS: negative dimension")
 	}
@@ -63,17 +73,17 @@ func (portableBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a [
 	}
 	_ = c[(m-1)*ldc+n-1] // a short C panics here, before anything is written
 	// A[i,l] = a[i*ai + l*al]
-	g := gemm{n: n, k: k, alpha: alpha, beta: beta, a: a, ai: lda, al: 1, b: b, ldb: ldb, c: c, ldc: ldc}
-	if tA != blas.NoTrans {
+	g := gemm[T]{n: n, k: k, alpha: alpha, beta: beta, a: a, ai: lda, al: 1, b: b, ldb: ldb, c: c, ldc: ldc}
+	if tA {
 		g.aT, g.ai, g.al = true, 1, lda
 	}
 	if k > 0 {
 		_ = a[(m-1)*g.ai+(k-1)*g.al]
-		if tB != blas.NoTrans {
+		if tB {
 			// B's rows are op(B)'s columns: transpose it once, so that the
 			// kernel reads op(B)'s rows contiguously.
 			_ = b[(n-1)*ldb+k-1]
-			bt := getBuf(k * n)
+			bt := getBuf[T](k * n)
 			defer putBuf(bt)
 			for l := 0; l < k; l++ {
 				row := (*bt)[l*n : (l+1)*n]
@@ -103,35 +113,36 @@ func (portableBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a [
 	wg.Wait()
 }
 
-// gemm is one Dgemm call: op(B) is row-major in b with leading dimension ldb.
-type gemm struct {
+// gemm is one product: op(B) is row-major in b with leading dimension ldb.
+type gemm[T float] struct {
 	aT          bool
 	n, k        int
-	alpha, beta float64
-	a           []float64
+	alpha, beta T
+	a           []T
 	ai, al      int
-	b           []float64
+	b           []T
 	ldb         int
-	c           []float64
+	c           []T
 	ldc         int
 }
 
 // rows computes rows i0 to i1-1 of C, first their sums (in C's rows themselves
 // unless C's old values are needed), then alpha and beta.
-func (g *gemm) rows(i0, i1 int) {
+func (g *gemm[T]) rows(i0, i1 int) {
 	n := g.n
 	sums := g.c[i0*g.ldc:]
 	ld := g.ldc
-	var tmp *[]float64
+	var tmp *[]T
 	if g.beta != 0 {
-		tmp = getBuf((i1 - i0) * n)
+		tmp = getBuf[T]((i1 - i0) * n)
 		defer putBuf(tmp)
 		sums, ld = *tmp, n
 	}
 	switch {
 	case n < 4 && g.aT:
-		// Rows this short are summed element by element (the axpy calls would
-		// cost more than their work), A's rows (l) outermost as in axpyRows.
+		// Rows this short are summed element by element (a kernel call
+		// would cost more than its work), A's rows (l) outermost so that
+		// they are read contiguously.
 		for r := 0; r < i1-i0; r++ {
 			clear(sums[r*ld : r*ld+n])
 		}
@@ -140,7 +151,7 @@ func (g *gemm) rows(i0, i1 int) {
 			for r, v := range g.a[l*g.al+i0 : l*g.al+i1] {
 				if v != 0 {
 					for j, bj := range brow {
-						sums[r*ld+j] += float64(v * bj)
+						sums[r*ld+j] += T(v * bj)
 					}
 				}
 			}
@@ -150,24 +161,24 @@ func (g *gemm) rows(i0, i1 int) {
 		for r := 0; r < i1-i0; r++ {
 			i := i0 + r
 			for j := 0; j < n; j++ {
-				var s float64
+				var s T
 				for l := 0; l < g.k; l++ {
 					if v := g.a[i*g.ai+l*g.al]; v != 0 {
-						s += float64(v * g.b[l*g.ldb+j])
+						s += T(v * g.b[l*g.ldb+j])
 					}
 				}
 				sums[r*ld+j] = s
 			}
 		}
 	default:
-		g.axpyRows(i0, i1, sums, ld)
+		g.sumRows(i0, i1, sums, ld)
 	}
 	for r := 0; r < i1-i0; r++ {
 		crow := g.c[(i0+r)*g.ldc : (i0+r)*g.ldc+n]
 		switch {
 		case tmp != nil:
 			for j, sj := range sums[r*ld : r*ld+n] {
-				crow[j] = float64(g.alpha*sj) + float64(g.beta*crow[j])
+				crow[j] = T(g.alpha*sj) + T(g.beta*crow[j])
 			}
 		case g.alpha != 1:
 			for j := range crow {
@@ -177,100 +188,86 @@ func (g *gemm) rows(i0, i1 int) {
 	}
 }
 
-// axpyRows sums rows i0 to i1-1 of C into sums (leading dimension ld): for each
-// non-zero A[i,l], A[i,l] times row l of op(B) is added to row i's, l in order,
-// four at a time where it can (axpy4: the same operations as four axpy calls,
-// with the row kept in registers between them).
-// When A is transposed its rows (l) are the outer loop instead, which reads them
-// contiguously and gives each sum the same additions in the same order. The
-// non-zeros are listed first without a branch on each (about half of a relu's
-// outputs are zero, in no pattern a branch predictor could learn).
-func (g *gemm) axpyRows(i0, i1 int, sums []float64, ld int) {
+// sumRows writes the sums of rows i0 to i1-1 of op(A)·B into sums (leading
+// dimension ld): each row from 0, adding A[i,l] times row l of op(B) for each
+// non-zero A[i,l], l in order (the row kernel, rowT). A transposed A's row is
+// gathered into a buffer first. The non-zeros are listed without a branch on
+// each (about half of a relu's outputs are zero, in no pattern a branch
+// predictor could learn).
+func (g *gemm[T]) sumRows(i0, i1 int, sums []T, ld int) {
 	n := g.n
-	for r := 0; r < i1-i0; r++ {
-		clear(sums[r*ld : r*ld+n])
-	}
-	var buf [512]int
-	idx := buf[:]
-	if need := max(g.k, i1-i0); need > len(buf) {
-		idx = make([]int, need)
-	}
-	if g.aT {
-		// Four of A's rows (l) at a time: a row of C whose four are all
-		// non-zero gets them in one axpy4, else each non-zero in turn.
-		l := 0
-		for ; l+4 <= g.k; l += 4 {
-			b0, b1 := g.b[l*g.ldb:l*g.ldb+n], g.b[(l+1)*g.ldb:(l+1)*g.ldb+n]
-			b2, b3 := g.b[(l+2)*g.ldb:(l+2)*g.ldb+n], g.b[(l+3)*g.ldb:(l+3)*g.ldb+n]
-			var s [4]float64
-			for r := 0; r < i1-i0; r++ {
-				i := i0 + r
-				s = [4]float64{g.a[l*g.al+i], g.a[(l+1)*g.al+i], g.a[(l+2)*g.al+i], g.a[(l+3)*g.al+i]}
-				c := sums[r*ld : r*ld+n]
-				if s[0] != 0 && s[1] != 0 && s[2] != 0 && s[3] != 0 {
-					axpy4(&s, b0, b1, b2, b3, c)
-					continue
-				}
-				for q, bq := range [4][]float64{b0, b1, b2, b3} {
-					if s[q] != 0 {
-						axpy(s[q], bq, c)
-					}
-				}
-			}
-		}
-		for ; l < g.k; l++ {
-			brow := g.b[l*g.ldb : l*g.ldb+n]
-			arow := g.a[l*g.al+i0 : l*g.al+i1]
-			for _, r := range nonZeros(arow, idx) {
-				axpy(arow[r], brow, sums[r*ld:r*ld+n])
-			}
+	if g.k == 0 {
+		for r := 0; r < i1-i0; r++ {
+			clear(sums[r*ld : r*ld+n])
 		}
 		return
 	}
-	var s [4]float64
+	_ = g.b[(g.k-1)*g.ldb+n-1] // every row the kernel may read
+	var idxBuf [512]int
+	var rowBuf [512]T
+	idx, arow := idxBuf[:], rowBuf[:]
+	if g.k > len(idxBuf) {
+		idx, arow = make([]int, g.k), make([]T, g.k)
+	}
+	arow = arow[:g.k]
 	for r := 0; r < i1-i0; r++ {
+		i := i0 + r
+		var a []T
+		if g.aT {
+			a = arow
+			for l := range a {
+				a[l] = g.a[l*g.al+i]
+			}
+		} else {
+			a = g.a[i*g.ai : i*g.ai+g.k]
+		}
 		c := sums[r*ld : r*ld+n]
-		arow := g.a[(i0+r)*g.ai : (i0+r)*g.ai+g.k]
-		nz := nonZeros(arow, idx)
-		j := 0
-		for ; j+4 <= len(nz); j += 4 { // four non-zeros at a time (axpy4)
-			l0, l1, l2, l3 := nz[j], nz[j+1], nz[j+2], nz[j+3]
-			s = [4]float64{arow[l0], arow[l1], arow[l2], arow[l3]}
-			axpy4(&s, g.b[l0*g.ldb:l0*g.ldb+n], g.b[l1*g.ldb:l1*g.ldb+n], g.b[l2*g.ldb:l2*g.ldb+n], g.b[l3*g.ldb:l3*g.ldb+n], c)
-		}
-		for ; j < len(nz); j++ {
-			l := nz[j]
-			axpy(arow[l], g.b[l*g.ldb:l*g.ldb+n], c)
-		}
+		clear(c)
+		rowT(a, nonZeros(a, idx), g.b, g.ldb, c)
 	}
 }
 
 // nonZeros returns the indices of v's non-zero values, in order, in idx (at least
 // as long as v).
-func nonZeros(v []float64, idx []int) []int {
+func nonZeros[T float](v []T, idx []int) []int {
 	idx = idx[:len(v)]
 	cnt := 0
 	for i, x := range v {
 		idx[cnt] = i
-		b := math.Float64bits(x) << 1 // without the sign: 0 for +0 and -0 only
+		var b uint64 // the bits without the sign: 0 for +0 and -0 only
+		if is64[T]() {
+			b = math.Float64bits(float64(x)) << 1
+		} else {
+			b = uint64(math.Float32bits(float32(x))) << 33
+		}
 		cnt += int((b | -b) >> 63)
 	}
 	return idx[:cnt]
 }
 
-// bufs holds scratch slices for Dgemm (B transposed, sums).
-var bufs sync.Pool
+// bufs64 and bufs32 hold scratch slices for the products (B transposed, sums).
+var bufs64, bufs32 sync.Pool
 
-func getBuf(n int) *[]float64 {
-	if p, ok := bufs.Get().(*[]float64); ok && cap(*p) >= n {
+func getBuf[T float](n int) *[]T {
+	pool := &bufs32
+	if is64[T]() {
+		pool = &bufs64
+	}
+	if p, ok := pool.Get().(*[]T); ok && cap(*p) >= n {
 		*p = (*p)[:n]
 		return p
 	}
-	b := make([]float64, n)
+	b := make([]T, n)
 	return &b
 }
 
-func putBuf(p *[]float64) { bufs.Put(p) }
+func putBuf[T float](p *[]T) {
+	if is64[T]() {
+		bufs64.Put(p)
+		return
+	}
+	bufs32.Put(p)
+}
 
 // Dgemv computes y = alpha * op(A) * x + beta * y through Dgemm, x and y as
 // columns (positive increments only: gorgonia passes 1).

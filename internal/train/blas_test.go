@@ -219,37 +219,3 @@ func BenchmarkDgemm(b *testing.B) {
 		}
 	}
 }
-
-// axpyGo is axpy_other.go's loop, here to compare with this GOARCH's axpy.
-func axpyGo(s float64, x, y []float64) {
-	for j := range x {
-		y[j] += float64(s * x[j])
-	}
-}
-
-// TestAxpyKernels: this GOARCH's axpy (gonum's SSE2 kernel on amd64) computes the
-// same bits as the Go loop, for every length and alignment, and special values.
-func TestAxpyKernels(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 12))
-	special := []float64{0, math.Copysign(0, -1), 1e-310, -1e-310, 1e308, math.Inf(1), math.Inf(-1), math.NaN(), 1, -1}
-	for n := 0; n <= 37; n++ {
-		for off := 0; off < 2; off++ {
-			x, y := randSlice(rng, n+off), randSlice(rng, n+off+1)
-			for i := range x {
-				if rng.IntN(5) == 0 {
-					x[i] = special[rng.IntN(len(special))]
-				}
-			}
-			s := rng.NormFloat64() * 1e3
-			want := append([]float64(nil), y...)
-			axpyGo(s, x[off:], want[off:])
-			got := append([]float64(nil), y...)
-			axpy(s, x[off:], got[off:])
-			for i := range got {
-				if math.Float64bits(got[i]) != math.Float64bits(want[i]) && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
-					t.Fatalf("n %d offset %d: y[%d] = %v, the Go loop gives %v", n, off, i, got[i], want[i])
-				}
-			}
-		}
-	}
-}

@@ -272,8 +272,8 @@ func (o convOp) conv(x, W, b, z []float64) {
 		for n := n0; n < n1; n++ {
 			o.im2col(x[n*o.c*hw:(n+1)*o.c*hw], *col, false)
 			zn := z[n*nf*hw : (n+1)*nf*hw]
-			g := gemm{n: hw, k: ckk, alpha: 1, a: W, ai: ckk, al: 1, b: *col, ldb: hw, c: zn, ldc: hw}
-			g.rows4(0, nf)
+			g := gemm[float64]{n: hw, k: ckk, alpha: 1, a: W, ai: ckk, al: 1, b: *col, ldb: hw, c: zn, ldc: hw}
+			g.sumRows(0, nf, g.c, g.ldc)
 			for f := 0; f < nf; f++ {
 				bf := b[f]
 				row := zn[f*hw : (f+1)*hw]
@@ -295,8 +295,8 @@ func (o convOp) convGradX(W, dz, dx []float64) {
 		dcol := getScratch(hw * ckk)
 		defer putScratch(dcol)
 		for n := n0; n < n1; n++ {
-			g := gemm{aT: true, n: ckk, k: o.f, alpha: 1, a: dz[n*o.f*hw:], ai: 1, al: hw, b: W, ldb: ckk, c: *dcol, ldc: ckk}
-			g.rows4(0, hw)
+			g := gemm[float64]{aT: true, n: ckk, k: o.f, alpha: 1, a: dz[n*o.f*hw:], ai: 1, al: hw, b: W, ldb: ckk, c: *dcol, ldc: ckk}
+			g.sumRows(0, hw, g.c, g.ldc)
 			img := dx[n*o.c*hw : (n+1)*o.c*hw]
 			clear(img)
 			for y := 0; y < h; y++ {
@@ -337,8 +337,8 @@ func (o convOp) convGradW(x, dz, dW []float64) {
 		defer putScratch(col)
 		for n := n0; n < n1; n++ {
 			o.im2col(x[n*o.c*hw:(n+1)*o.c*hw], *col, true)
-			g := gemm{n: ckk, k: hw, alpha: 1, a: dz[n*o.f*hw:], ai: hw, al: 1, b: *col, ldb: ckk, c: (*parts)[n*size : (n+1)*size], ldc: ckk}
-			g.rows4(0, o.f)
+			g := gemm[float64]{n: ckk, k: hw, alpha: 1, a: dz[n*o.f*hw:], ai: hw, al: 1, b: *col, ldb: ckk, c: (*parts)[n*size : (n+1)*size], ldc: ckk}
+			g.sumRows(0, o.f, g.c, g.ldc)
 		}
 	})
 	copy(dW, (*parts)[:size])
@@ -566,44 +566,4 @@ func convBlock(h, W, b *G.Node, c, hh, ww, k, f, pool int, act string, first boo
 		return nil, fmt.Errorf("max pool: %w", err)
 	}
 	return z, nil
-}
-
-// rows4 computes rows i0 to i1-1 of C = op(A) · B for a gemm with alpha 1 and
-// beta 0, with the arithmetic of gemm.rows (each entry summed from 0 over A's
-// non-zeros in index order, products rounded before they are added: the same
-// bits) but four terms at a time (axpy4), which loads and stores C's row once
-// for four rows of B instead of once for each.
-func (g *gemm) rows4(i0, i1 int) {
-	n := g.n
-	var idxBuf [512]int
-	var rowBuf [512]float64
-	idx, arow := idxBuf[:], rowBuf[:]
-	if g.k > len(idxBuf) {
-		idx, arow = make([]int, g.k), make([]float64, g.k)
-	}
-	var s [4]float64
-	for i := i0; i < i1; i++ {
-		var a []float64
-		if g.aT {
-			a = arow[:g.k]
-			for l := range a {
-				a[l] = g.a[l*g.al+i*g.ai]
-			}
-		} else {
-			a = g.a[i*g.ai : i*g.ai+g.k]
-		}
-		c := g.c[i*g.ldc : i*g.ldc+n]
-		clear(c)
-		nz := nonZeros(a, idx)
-		j := 0
-		for ; j+4 <= len(nz); j += 4 {
-			l0, l1, l2, l3 := nz[j], nz[j+1], nz[j+2], nz[j+3]
-			s = [4]float64{a[l0], a[l1], a[l2], a[l3]}
-			axpy4(&s, g.b[l0*g.ldb:l0*g.ldb+n], g.b[l1*g.ldb:l1*g.ldb+n], g.b[l2*g.ldb:l2*g.ldb+n], g.b[l3*g.ldb:l3*g.ldb+n], c)
-		}
-		for ; j < len(nz); j++ {
-			l := nz[j]
-			axpy(a[l], g.b[l*g.ldb:l*g.ldb+n], c)
-		}
-	}
 }

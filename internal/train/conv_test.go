@@ -167,35 +167,3 @@ func toValues(ts []tensor.Tensor) []G.Value {
 	}
 	return out
 }
-
-// TestAxpy4Kernel checks axpy4 (assembly on amd64) against four axpy calls'
-// arithmetic written out in Go, bit for bit, for lengths around the unrolling.
-func TestAxpy4Kernel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	for n := 0; n <= 9; n++ {
-		var s [4]float64
-		var xs [4][]float64
-		for i := range xs {
-			s[i] = rng.NormFloat64()
-			xs[i] = make([]float64, n+1) // longer than y: only len(y) is used
-			for j := range xs[i] {
-				xs[i][j] = rng.NormFloat64() * 1e3
-			}
-		}
-		y := make([]float64, n)
-		for j := range y {
-			y[j] = rng.NormFloat64()
-		}
-		want := append([]float64(nil), y...)
-		for j := range want {
-			for i := range xs {
-				want[j] += float64(s[i] * xs[i][j])
-			}
-		}
-		got := append([]float64(nil), y...)
-		axpy4(&s, xs[0], xs[1], xs[2], xs[3], got)
-		for j := range want {
-			assert.Equal(t, math.Float64bits(want[j]), math.Float64bits(got[j]), "n %d, j %d", n, j)
-		}
-	}
-}

@@ -1,0 +1,32 @@
+package train
+
+import "golang.org/x/sys/cpu"
+
+// axpyKernels and axpy4Kernels are this GOARCH's assembly kernels that this CPU
+// can run, by name, for TestAxpyKernels and TestAxpy4Kernels.
+func axpyKernels() (map[string]func(float64, []float64, []float64), map[string]func(float32, []float32, []float32)) {
+	k64 := map[string]func(float64, []float64, []float64){"sse2": axpySSE2}
+	k32 := map[string]func(float32, []float32, []float32){}
+	if cpu.X86.HasAVX {
+		k64["avx"], k32["avx"] = axpyAVX, axpy32AVX
+	}
+	return k64, k32
+}
+
+func axpy4Kernels() (map[string]func(*[4]float64, []float64, []float64, []float64, []float64, []float64), map[string]func(*[4]float32, []float32, []float32, []float32, []float32, []float32)) {
+	k64 := map[string]func(*[4]float64, []float64, []float64, []float64, []float64, []float64){"sse2": axpy4SSE2}
+	k32 := map[string]func(*[4]float32, []float32, []float32, []float32, []float32, []float32){}
+	if cpu.X86.HasAVX {
+		k64["avx"], k32["avx"] = axpy4AVX, axpy4x32AVX
+	}
+	return k64, k32
+}
+
+func rowKernels() (map[string]func([]float64, []int, []float64, int, []float64), map[string]func([]float32, []int, []float32, int, []float32)) {
+	k64 := map[string]func([]float64, []int, []float64, int, []float64){"axpy4": rowAxpy4}
+	k32 := map[string]func([]float32, []int, []float32, int, []float32){}
+	if cpu.X86.HasAVX {
+		k64["avx"], k32["avx"] = rowAVX, row32AVX
+	}
+	return k64, k32
+}

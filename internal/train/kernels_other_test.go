@@ -1,0 +1,17 @@
+//go:build !amd64
+
+package train
+
+// Elsewhere than amd64 there is no assembly: TestAxpyKernels and TestAxpy4Kernels
+// check the dispatch alone.
+func axpyKernels() (map[string]func(float64, []float64, []float64), map[string]func(float32, []float32, []float32)) {
+	return map[string]func(float64, []float64, []float64){}, map[string]func(float32, []float32, []float32){}
+}
+
+func axpy4Kernels() (map[string]func(*[4]float64, []float64, []float64, []float64, []float64, []float64), map[string]func(*[4]float32, []float32, []float32, []float32, []float32, []float32)) {
+	return map[string]func(*[4]float64, []float64, []float64, []float64, []float64, []float64){}, map[string]func(*[4]float32, []float32, []float32, []float32, []float32, []float32){}
+}
+
+func rowKernels() (map[string]func([]float64, []int, []float64, int, []float64), map[string]func([]float32, []int, []float32, int, []float32)) {
+	return map[string]func([]float64, []int, []float64, int, []float64){}, map[string]func([]float32, []int, []float32, int, []float32){}
+}

@@ -1,0 +1,133 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// special are values the kernels must treat as the Go loop does.
+var special = []float64{0, math.Copysign(0, -1), 1e-310, -1e-310, 1e308, math.Inf(1), math.Inf(-1), math.NaN(), 1, -1}
+
+func sameBits[T float](a, b T) bool {
+	if a != a && b != b { // NaN: any payload
+		return true
+	}
+	if is64[T]() {
+		return math.Float64bits(float64(a)) == math.Float64bits(float64(b))
+	}
+	return math.Float32bits(float32(a)) == math.Float32bits(float32(b))
+}
+
+func randT[T float](rng *rand.Rand, n int, scale float64) []T {
+	v := make([]T, n)
+	for i := range v {
+		v[i] = T(rng.NormFloat64() * scale)
+		if rng.IntN(5) == 0 {
+			v[i] = T(special[rng.IntN(len(special))])
+		}
+	}
+	return v
+}
+
+// checkAxpy holds every axpy kernel of T to axpyGo, bit for bit, for every
+// length around the unrolling, both alignments, and special values.
+func checkAxpy[T float](t *testing.T, kernels map[string]func(T, []T, []T)) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for name, k := range kernels {
+		for n := 0; n <= 70; n++ {
+			for off := 0; off < 2; off++ {
+				x, y := randT[T](rng, n+off, 1e3), randT[T](rng, n+off+1, 1)
+				s := T(rng.NormFloat64() * 1e3)
+				want := append([]T(nil), y...)
+				axpyGo(s, x[off:], want[off:])
+				got := append([]T(nil), y...)
+				k(s, x[off:], got[off:])
+				for i := range got {
+					if !sameBits(got[i], want[i]) {
+						t.Fatalf("%s: n %d offset %d: y[%d] = %v, the Go loop gives %v", name, n, off, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkAxpy4 holds every axpy4 kernel of T to four axpyGo calls.
+func checkAxpy4[T float](t *testing.T, kernels map[string]func(*[4]T, []T, []T, []T, []T, []T)) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for name, k := range kernels {
+		for n := 0; n <= 40; n++ {
+			var s [4]T
+			var xs [4][]T
+			for i := range xs {
+				s[i] = T(rng.NormFloat64())
+				xs[i] = randT[T](rng, n+1, 1e3) // longer than y: only len(y) is used
+			}
+			y := randT[T](rng, n, 1)
+			want := append([]T(nil), y...)
+			for i := range xs {
+				axpyGo(s[i], xs[i][:n], want)
+			}
+			got := append([]T(nil), y...)
+			k(&s, xs[0], xs[1], xs[2], xs[3], got)
+			for j := range want {
+				if !sameBits(got[j], want[j]) {
+					t.Fatalf("%s: n %d: y[%d] = %v, four axpy give %v", name, n, j, got[j], want[j])
+				}
+			}
+		}
+	}
+}
+
+func TestAxpyKernels(t *testing.T) {
+	k64, k32 := axpyKernels()
+	k64["dispatch"], k32["dispatch"] = axpy, axpy32
+	t.Run("float64", func(t *testing.T) { checkAxpy(t, k64) })
+	t.Run("float32", func(t *testing.T) { checkAxpy(t, k32) })
+}
+
+func TestAxpy4Kernels(t *testing.T) {
+	k64, k32 := axpy4Kernels()
+	k64["dispatch"], k32["dispatch"] = axpy4, axpy4x32
+	t.Run("float64", func(t *testing.T) { checkAxpy4(t, k64) })
+	t.Run("float32", func(t *testing.T) { checkAxpy4(t, k32) })
+}
+
+// checkRow holds every row kernel of T to rowGo, bit for bit: lengths around
+// each chunk size, a leading dimension wider than the row, non-zero lists with
+// gaps, and special values.
+func checkRow[T float](t *testing.T, kernels map[string]func([]T, []int, []T, int, []T)) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for name, k := range kernels {
+		for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 100, 131} {
+			for _, kk := range []int{1, 2, 7, 33} {
+				ldb := n + rng.IntN(3)
+				a, b := randT[T](rng, kk, 1), randT[T](rng, kk*ldb, 1e3)
+				var nz []int
+				for l := range kk {
+					if rng.IntN(3) > 0 {
+						nz = append(nz, l)
+					}
+				}
+				c := randT[T](rng, n, 1)
+				want := append([]T(nil), c...)
+				rowGo(a, nz, b, ldb, want)
+				got := append([]T(nil), c...)
+				k(a, nz, b, ldb, got)
+				for j := range want {
+					if !sameBits(got[j], want[j]) {
+						t.Fatalf("%s: n %d k %d: c[%d] = %v, rowGo gives %v", name, n, kk, j, got[j], want[j])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestRowKernels(t *testing.T) {
+	k64, k32 := rowKernels()
+	k64["dispatch"], k32["dispatch"] = row, row32
+	t.Run("float64", func(t *testing.T) { checkRow(t, k64) })
+	t.Run("float32", func(t *testing.T) { checkRow(t, k32) })
+}
