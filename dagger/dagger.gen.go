@@ -1308,6 +1308,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg seed", err))
 				}
 			}
+			var dtype string
+			if inputArgs["dtype"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dtype"]), &dtype)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dtype", err))
+				}
+			}
 			var gitSha string
 			if inputArgs["gitSha"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["gitSha"]), &gitSha)
@@ -1329,7 +1336,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gpu", err))
 				}
 			}
-			return (*Mlship).Train(&parent, ctx, data, target, task, binarize, drop, features, maxCategories, name, kind, hidden, activation, inputShape, conv, batchSize, epochs, patience, learningRate, testSize, valSize, seed, gitSha, config, gpu)
+			return (*Mlship).Train(&parent, ctx, data, target, task, binarize, drop, features, maxCategories, name, kind, hidden, activation, inputShape, conv, batchSize, epochs, patience, learningRate, testSize, valSize, seed, dtype, gitSha, config, gpu)
 		case "":
 			var parent Mlship
 			err = json.Unmarshal(parentJSON, &parent)

@@ -83,6 +83,11 @@ func (m *Mlship) Train(
 	// +optional
 	// +default=42
 	seed int,
+	// training arithmetic: 'float32' (mlp only) is faster and stores the weights as F32; the server
+	// computes in float64 from them either way (float64, float32)
+	// +optional
+	// +default="float64"
+	dtype string,
 	// commit recorded in the model card
 	// +optional
 	gitSha string,
@@ -115,6 +120,7 @@ func (m *Mlship) Train(
 	cmd.float("test-size", testSize, 0.2)
 	cmd.float("val-size", valSize, 0.2)
 	cmd.integer("seed", seed, 42)
+	cmd.str("dtype", dtype, "float64")
 	cmd.str("git-sha", gitSha, "")
 	cmd.config(config)
 	cmd.gpu(gpu)

@@ -43,7 +43,8 @@ type trainCase struct {
 // and a softmax output, with tanh and a linear output (regression, target
 // scaling, a missing value), the digits CNN (im2col, max pool), and a model of
 // text: labels yes/no, a categorical column (one-hot, a rare city in (other)),
-// booleans and a missing number (testdata/people.csv). Epochs are
+// booleans and a missing number (testdata/people.csv); and three of them in
+// float32 (--dtype float32: the sigmoid, softmax and linear outputs). Epochs are
 // few: the emulator is 5 to 20 times slower.
 var trainCases = []trainCase{
 	{"heart", root + "/examples/heart-disease/heart.csv", []string{"--config", root + "/examples/heart-disease"}},
@@ -54,6 +55,12 @@ var trainCases = []trainCase{
 	{"digits-cnn", root + "/examples/digits/digits.csv", []string{"--config", root + "/examples/digits", "--epochs", "2"}},
 	{"categorical", "testdata/people.csv", []string{"--data", "testdata/people.csv", "--target", "bought",
 		"--hidden", "16", "--epochs", "12", "--max-categories", "4", "--name", "people"}},
+	// float32 arithmetic (--dtype float32): each output layer
+	{"heart-float32", root + "/examples/heart-disease/heart.csv", []string{"--config", root + "/examples/heart-disease", "--dtype", "float32"}},
+	{"multiclass-tanh-float32", "testdata/synthetic.csv", []string{"--data", "testdata/synthetic.csv", "--target", "class", "--drop", "y",
+		"--task", "multiclass", "--activation", "tanh", "--hidden", "16,8", "--epochs", "12", "--name", "synthetic-class", "--dtype", "float32"}},
+	{"regression-float32", "testdata/synthetic.csv", []string{"--data", "testdata/synthetic.csv", "--target", "y", "--drop", "class",
+		"--hidden", "16", "--epochs", "12", "--batch-size", "16", "--name", "synthetic-y", "--dtype", "float32"}},
 }
 
 // TestSameModelEverywhere trains each case with the native build and with the

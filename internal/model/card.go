@@ -70,7 +70,11 @@ type Scale struct {
 
 // Training records how the model was fitted.
 type Training struct {
-	Optimizer    string  `json:"optimizer"` // "adam"
+	Optimizer string `json:"optimizer"` // "adam"
+	// DType is the training arithmetic's type: "float64" or "float32" (the
+	// weights are then stored as F32). Cards written before it was recorded
+	// have none: float64.
+	DType        string  `json:"dtype,omitempty"`
 	LearningRate float64 `json:"learning_rate"`
 	Beta1        float64 `json:"beta1"`
 	Beta2        float64 `json:"beta2"`
@@ -123,7 +127,7 @@ type SplitInfo struct {
 type WeightsInfo struct {
 	File   string `json:"file"`
 	Format string `json:"format"` // "safetensors"
-	DType  string `json:"dtype"`  // "F64"
+	DType  string `json:"dtype"`  // "F64", or "F32" for a model trained in float32
 	SHA256 string `json:"sha256"`
 }
 

@@ -280,11 +280,15 @@ func WriteDir(dir string, card *Card, tensors map[string]Tensor, metricsJSON []b
 		}
 	}()
 	var wbuf bytes.Buffer
-	if err := WriteSafetensors(&wbuf, tensors, map[string]string{"format": Format, "network": card.Network.String()}); err != nil {
+	dtype := "F64"
+	if card.Training.DType == "float32" {
+		dtype = "F32"
+	}
+	if err := WriteSafetensorsAs(&wbuf, tensors, map[string]string{"format": Format, "network": card.Network.String()}, dtype); err != nil {
 		return fmt.Errorf("writing model %q: weights: %w", dir, err)
 	}
 	sum := sha256.Sum256(wbuf.Bytes())
-	card.Weights = WeightsInfo{File: WeightsFile, Format: "safetensors", DType: "F64", SHA256: hex.EncodeToString(sum[:])}
+	card.Weights = WeightsInfo{File: WeightsFile, Format: "safetensors", DType: dtype, SHA256: hex.EncodeToString(sum[:])}
 	cb, err := card.Marshal()
 	if err != nil {
 		return fmt.Errorf("writing model %q: card: %w", dir, err)

@@ -34,8 +34,22 @@ type stEntry struct {
 // maxHeader bounds the JSON header we accept, against corrupt or hostile files.
 const maxHeader = 100 << 20
 
-// WriteSafetensors encodes tensors (and optional string metadata) to w.
+// WriteSafetensors encodes tensors (and optional string metadata) to w as F64.
 func WriteSafetensors(w io.Writer, tensors map[string]Tensor, meta map[string]string) error {
+	return WriteSafetensorsAs(w, tensors, meta, "F64")
+}
+
+// WriteSafetensorsAs encodes tensors as dtype "F64" or "F32". At F32 every value
+// must be a float32 exactly (a model trained in float32): nothing is rounded.
+func WriteSafetensorsAs(w io.Writer, tensors map[string]Tensor, meta map[string]string, dtype string) error {
+	size := 8
+	switch dtype {
+	case "F64":
+	case "F32":
+		size = 4
+	default:
+		return fmt.Errorf("dtype %q is not supported (want F64 or F32)", dtype)
+	}
 	names := make([]string, 0, len(tensors))
 	for name := range tensors {
 		names = append(names, name)
@@ -59,8 +73,15 @@ func WriteSafetensors(w io.Writer, tensors map[string]Tensor, meta map[string]st
 		if shape == nil {
 			shape = []int{}
 		}
-		header[name] = stEntry{DType: "F64", Shape: shape, Offsets: [2]int{off, off + 8*n}}
-		off += 8 * n
+		if size == 4 {
+			for i, v := range t.Data {
+				if float64(float32(v)) != v && v == v {
+					return fmt.Errorf("tensor %q: value %d (%v) is not a float32", name, i, v)
+				}
+			}
+		}
+		header[name] = stEntry{DType: dtype, Shape: shape, Offsets: [2]int{off, off + size*n}}
+		off += size * n
 	}
 	hj, err := json.Marshal(header) // map keys are sorted: deterministic
 	if err != nil {
@@ -74,7 +95,11 @@ func WriteSafetensors(w io.Writer, tensors map[string]Tensor, meta map[string]st
 	buf = append(buf, hj...)
 	for _, name := range names {
 		for _, v := range tensors[name].Data {
-			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+			if size == 4 {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(float32(v)))
+			} else {
+				buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+			}
 		}
 	}
 	_, err = w.Write(buf)

@@ -83,6 +83,8 @@ var steps = []*Step{
 				Desc: "fraction of the remaining rows used for early stopping"},
 			{Name: "seed", Type: Int, Key: "train.seed",
 				Desc: "seed of the split, the initial weights (Glorot uniform) and the shuffling"},
+			{Name: "dtype", Type: String, Key: "train.dtype", Options: []string{"float64", "float32"},
+				Desc: "training arithmetic: `float32` (mlp only) is faster and stores the weights as F32; the server computes in float64 from them either way"},
 			{Name: "out", Type: String, Key: "train.out", Path: true,
 				Desc: "model directory to write; an existing one is replaced only if it is empty or holds only what mlship train wrote (model.json, model.safetensors, metrics.json)"},
 			{Name: "split-out", Type: String, Key: "train.split_out", Path: true,

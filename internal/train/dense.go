@@ -3,8 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
-
-	"gonum.org/v1/gonum/blas"
+	"unsafe"
 
 	"github.com/mlship/mlship/internal/fpmath"
 	"github.com/mlship/mlship/internal/model"
@@ -15,34 +14,50 @@ import (
 // allocated once. Profiling the 100k-row benchmark showed about half of a
 // gorgonia step outside the arithmetic (the tape machine's dispatch, reflection,
 // shape checks, broadcasting, the relu's mask tensors); here a step is the
-// matrix products (portableBLAS, whose rows spread over goroutines for large
-// products without changing any entry) and one pass over each layer's values.
+// matrix products (gemmT, whose rows spread over goroutines for large products
+// without changing any entry) and one pass over each layer's values.
 //
-// It computes the same loss and gradients as the graph of newNet (the tests
-// compare them: TestDenseNetMatchesGraph), with the same portability rules: no
-// product is added to unrounded (float64(x*y)), the nonlinear functions are
-// internal/fpmath's (softplus, sigmoid, tanh, log-softmax of ops.go), the
-// products are portableBLAS's. So a training run gives the same bits on every
-// GOARCH and for any core count; the bits differ from the graph's only in the
-// order of a few sums (a bias gradient is summed over the batch in row order).
-type denseNet struct {
+// T is the arithmetic's type: float64 (the default), or float32 (--dtype
+// float32: the weights, activations, gradients and Adam's moments in float32;
+// the nonlinear functions are computed in float64 from float32 values and
+// rounded to float32; the loss is summed in float64).
+//
+// At float64 it computes the same loss and gradients as the graph of newNet
+// (the tests compare them: TestDenseNetMatchesGraph), with the same portability
+// rules, which hold for float32 too: no product is added to unrounded (T(x*y)),
+// the nonlinear functions are internal/fpmath's (softplus, sigmoid, tanh,
+// log-softmax of ops.go), the products are gemmT's. So a training run gives the
+// same bits on every GOARCH and for any core count; at float64 the bits differ
+// from the graph's only in the order of a few sums (a bias gradient is summed
+// over the batch in row order).
+type denseNet[T float] struct {
 	cfg   fitConfig
 	specs []model.Param
 	sizes []int // layer widths: inputs, hidden..., outputs
 	B     int
 
-	xBuf, tBuf, wBuf []float64 // the batch: rows, weighted targets, row weights
+	// The batch as fit writes it (rows, weighted targets, row weights), and
+	// as the arithmetic reads it: the same slices at float64, converted
+	// copies at float32.
+	xBuf, tBuf, wBuf []float64
+	x, t, wt         []T
 
-	w, b   [][]float64 // per layer l (0-based): weights (sizes[l] x sizes[l+1]) and biases
-	gw, gb [][]float64 // their gradients
-	z      [][]float64 // per layer: B x sizes[l+1], pre-activation, then activation in place (hidden)
-	dz     [][]float64 // per layer: B x sizes[l+1], gradient of the loss w.r.t. z
-	adamM  [][]float64 // per param in specs order
-	adamV  [][]float64
+	w, b   [][]T // per layer l (0-based): weights (sizes[l] x sizes[l+1]) and biases
+	gw, gb [][]T // their gradients
+	z      [][]T // per layer: B x sizes[l+1], pre-activation, then activation in place (hidden)
+	dz     [][]T // per layer: B x sizes[l+1], gradient of the loss w.r.t. z
+	adamM  [][]T // per param in specs order
+	adamV  [][]T
+	ls     []float64 // scratch: a row of logits, then its log-softmax
 	step   int
 }
 
-func newDenseNet(cfg fitConfig, init [][]float64) (*denseNet, error) {
+// newDenseNet builds the float64 engine; newDenseNetT any.
+func newDenseNet(cfg fitConfig, init [][]float64) (*denseNet[float64], error) {
+	return newDenseNetT[float64](cfg, init)
+}
+
+func newDenseNetT[T float](cfg fitConfig, init [][]float64) (*denseNet[T], error) {
 	spec := cfg.Net
 	if spec.Kind == model.KindCNN || len(spec.Conv) > 0 {
 		return nil, fmt.Errorf("mlp engine: network %s has convolutions", spec)
@@ -53,41 +68,77 @@ func newDenseNet(cfg fitConfig, init [][]float64) (*denseNet, error) {
 		return nil, fmt.Errorf("mlp engine: %d params for %d layers", len(specs), nl)
 	}
 	B := cfg.BatchSize
-	n := &denseNet{cfg: cfg, specs: specs, B: B}
+	n := &denseNet[T]{cfg: cfg, specs: specs, B: B}
 	n.sizes = append(append([]int{spec.Inputs}, spec.Hidden...), spec.Outputs)
 	n.xBuf = make([]float64, B*spec.Inputs)
 	n.tBuf = make([]float64, B*spec.Outputs)
 	n.wBuf = make([]float64, B)
+	if is64[T]() {
+		n.x, n.t, n.wt = sameSlice[T](n.xBuf), sameSlice[T](n.tBuf), sameSlice[T](n.wBuf)
+	} else {
+		n.x, n.t, n.wt = make([]T, len(n.xBuf)), make([]T, len(n.tBuf)), make([]T, len(n.wBuf))
+	}
+	n.ls = make([]float64, 2*spec.Outputs)
+	conv := func(v []float64) []T {
+		out := make([]T, len(v))
+		for i, x := range v {
+			out[i] = T(x)
+		}
+		return out
+	}
 	for l := 0; l < nl; l++ {
 		in, out := n.sizes[l], n.sizes[l+1]
 		if len(init[2*l]) != in*out || len(init[2*l+1]) != out {
 			return nil, fmt.Errorf("mlp engine: layer %d: initial values of the wrong size", l)
 		}
-		n.w = append(n.w, append([]float64(nil), init[2*l]...))
-		n.b = append(n.b, append([]float64(nil), init[2*l+1]...))
-		n.gw = append(n.gw, make([]float64, in*out))
-		n.gb = append(n.gb, make([]float64, out))
-		n.z = append(n.z, make([]float64, B*out))
-		n.dz = append(n.dz, make([]float64, B*out))
+		n.w = append(n.w, conv(init[2*l]))
+		n.b = append(n.b, conv(init[2*l+1]))
+		n.gw = append(n.gw, make([]T, in*out))
+		n.gb = append(n.gb, make([]T, out))
+		n.z = append(n.z, make([]T, B*out))
+		n.dz = append(n.dz, make([]T, B*out))
 	}
 	for _, p := range specs {
-		n.adamM = append(n.adamM, make([]float64, p.Size()))
-		n.adamV = append(n.adamV, make([]float64, p.Size()))
+		n.adamM = append(n.adamM, make([]T, p.Size()))
+		n.adamV = append(n.adamV, make([]T, p.Size()))
 	}
 	return n, nil
 }
 
-// forward computes every layer's values for the batch in xBuf: z[l] holds the
+// sameSlice is v as a []T when T is float64 (is64): the same memory.
+func sameSlice[T float](v []float64) []T {
+	if !is64[T]() {
+		panic("sameSlice: T is not float64")
+	}
+	return *(*[]T)(unsafe.Pointer(&v))
+}
+
+// load converts the batch fit wrote into the arithmetic's buffers (float32 only:
+// at float64 they are the same slices).
+func (n *denseNet[T]) load() {
+	if is64[T]() {
+		return
+	}
+	for i, v := range n.xBuf {
+		n.x[i] = T(v)
+	}
+	for i, v := range n.tBuf {
+		n.t[i] = T(v)
+	}
+	for i, v := range n.wBuf {
+		n.wt[i] = T(v)
+	}
+}
+
+// forward computes every layer's values for the batch in x: z[l] holds the
 // activations of hidden layers and the logits of the output layer.
-func (n *denseNet) forward() {
-	usePortableBLAS() // the same products as the graph's (and as the tests check)
-	var bl portableBLAS
-	h := n.xBuf
+func (n *denseNet[T]) forward() {
+	h := n.x
 	last := len(n.w) - 1
 	for l := range n.w {
 		in, out := n.sizes[l], n.sizes[l+1]
 		z := n.z[l]
-		bl.Dgemm(blas.NoTrans, blas.NoTrans, n.B, out, in, 1, h, in, n.w[l], out, 0, z, out)
+		gemmT(false, false, n.B, out, in, 1, h, in, n.w[l], out, 0, z, out)
 		bias := n.b[l]
 		for r := 0; r < n.B; r++ {
 			row := z[r*out : (r+1)*out]
@@ -105,7 +156,7 @@ func (n *denseNet) forward() {
 				}
 			case "tanh":
 				for i, v := range z {
-					z[i] = fpmath.Tanh(v)
+					z[i] = T(fpmath.Tanh(float64(v)))
 				}
 			}
 		}
@@ -113,9 +164,9 @@ func (n *denseNet) forward() {
 	}
 }
 
-// lossAndGrad returns the batch loss (the graph's: a weighted sum) and writes
-// its gradient w.r.t. the output layer's logits into the last dz.
-func (n *denseNet) lossAndGrad() float64 {
+// lossAndGrad returns the batch loss (the graph's: a weighted sum, in float64)
+// and writes its gradient w.r.t. the output layer's logits into the last dz.
+func (n *denseNet[T]) lossAndGrad() float64 {
 	last := len(n.w) - 1
 	zs, dz := n.z[last], n.dz[last]
 	outs := n.sizes[last+1]
@@ -124,48 +175,52 @@ func (n *denseNet) lossAndGrad() float64 {
 	case model.OutputSigmoid:
 		// softplus(z)*w - t*z; its derivative w*sigmoid(z) - t
 		for i, z := range zs {
-			w, t := n.wBuf[i], n.tBuf[i]
-			loss += float64(w*softplus(z)) - float64(t*z)
-			dz[i] = float64(w*sigmoid(z)) - t
+			w, t := n.wt[i], n.t[i]
+			zf, wf, tf := float64(z), float64(w), float64(t)
+			loss += float64(wf*softplus(zf)) - float64(tf*zf)
+			dz[i] = T(w*T(sigmoid(zf))) - t
 		}
 	case model.OutputSoftmax:
 		// -sum t*logsoftmax(z); its derivative exp(ls)*sum(t) - t
-		ls := make([]float64, outs)
+		row, ls := n.ls[:outs], n.ls[outs:]
 		for r := 0; r < n.B; r++ {
-			row, t, d := zs[r*outs:(r+1)*outs], n.tBuf[r*outs:(r+1)*outs], dz[r*outs:(r+1)*outs]
+			for j, v := range zs[r*outs : (r+1)*outs] {
+				row[j] = float64(v)
+			}
+			t, d := n.t[r*outs:(r+1)*outs], dz[r*outs:(r+1)*outs]
 			logSoftmaxRow(row, ls)
 			s := 0.0
 			for j, tj := range t {
-				loss -= float64(tj * ls[j])
-				s += tj
+				loss -= float64(float64(tj) * ls[j])
+				s += float64(tj)
 			}
 			for j, tj := range t {
-				d[j] = float64(fpmath.Exp(ls[j])*s) - tj
+				d[j] = T(fpmath.Exp(ls[j])*s) - tj
 			}
 		}
 	case model.OutputLinear:
 		// w*(z-t)^2; its derivative 2*w*(z-t)
 		for i, z := range zs {
-			d := z - n.tBuf[i]
-			loss += float64(n.wBuf[i] * float64(d*d))
-			dz[i] = float64(n.wBuf[i]*d) * 2
+			d := z - n.t[i]
+			df := float64(d)
+			loss += float64(float64(n.wt[i]) * float64(df*df))
+			dz[i] = T(n.wt[i]*d) * 2
 		}
 	}
 	return loss
 }
 
 // backward computes the gradients of every weight and bias from the last dz.
-func (n *denseNet) backward() {
-	var bl portableBLAS
+func (n *denseNet[T]) backward() {
 	for l := len(n.w) - 1; l >= 0; l-- {
 		in, out := n.sizes[l], n.sizes[l+1]
-		h := n.xBuf
+		h := n.x
 		if l > 0 {
 			h = n.z[l-1]
 		}
 		dz := n.dz[l]
 		// dW = h^T dz, db = the column sums of dz (rows in order)
-		bl.Dgemm(blas.Trans, blas.NoTrans, in, out, n.B, 1, h, in, dz, out, 0, n.gw[l], out)
+		gemmT(true, false, in, out, n.B, 1, h, in, dz, out, 0, n.gw[l], out)
 		gb := n.gb[l]
 		clear(gb)
 		for r := 0; r < n.B; r++ {
@@ -178,38 +233,59 @@ func (n *denseNet) backward() {
 		}
 		// dh = dz W^T, then through the activation of layer l-1 (h holds its output)
 		dh := n.dz[l-1]
-		bl.Dgemm(blas.NoTrans, blas.Trans, n.B, in, out, 1, dz, out, n.w[l], out, 0, dh, in)
+		gemmT(false, true, n.B, in, out, 1, dz, out, n.w[l], out, 0, dh, in)
 		switch n.cfg.Net.Activation {
 		case "relu":
-			// dh where the unit was active (y > 0), else +0, without a branch
-			for i, y := range h {
-				var keep uint64
-				if y > 0 {
-					keep = ^uint64(0)
-				}
-				dh[i] = math.Float64frombits(math.Float64bits(dh[i]) & keep)
-			}
+			reluGrad(h, dh)
 		case "tanh":
 			for i, y := range h {
-				dh[i] *= 1 - float64(y*y)
+				dh[i] *= 1 - T(y*y)
 			}
 		}
 	}
 }
 
+// reluGrad keeps dh where the unit was active (y > 0), else makes it +0, without
+// a branch.
+func reluGrad[T float](h, dh []T) {
+	if is64[T]() {
+		h, dh := *(*[]float64)(unsafe.Pointer(&h)), *(*[]float64)(unsafe.Pointer(&dh))
+		dh = dh[:len(h)]
+		for i, y := range h {
+			var keep uint64
+			if y > 0 {
+				keep = ^uint64(0)
+			}
+			dh[i] = math.Float64frombits(math.Float64bits(dh[i]) & keep)
+		}
+		return
+	}
+	h32, dh32 := *(*[]float32)(unsafe.Pointer(&h)), *(*[]float32)(unsafe.Pointer(&dh))
+	dh32 = dh32[:len(h32)]
+	for i, y := range h32 {
+		var keep uint32
+		if y > 0 {
+			keep = ^uint32(0)
+		}
+		dh32[i] = math.Float32frombits(math.Float32bits(dh32[i]) & keep)
+	}
+}
+
 // runStep runs forward and backward on the batch in the buffers and applies one
 // Adam update, as net.runStep does. It returns the batch loss.
-func (n *denseNet) runStep() (float64, error) {
+func (n *denseNet[T]) runStep() (float64, error) {
+	n.load()
 	n.forward()
 	loss := n.lossAndGrad()
 	n.backward()
 	n.step++
 	cfg := n.cfg
-	// Adam, exactly as net.runStep (see there).
+	// Adam, exactly as net.runStep (see there); the step's constants are
+	// computed in float64, then rounded to T.
 	c2 := math.Sqrt(1 - fpmath.Pow(cfg.Beta2, float64(n.step)))
-	lrT := cfg.LearningRate * c2 / (1 - fpmath.Pow(cfg.Beta1, float64(n.step)))
-	epsT := float64(cfg.Epsilon * c2)
-	b1, b2 := cfg.Beta1, cfg.Beta2
+	lrT := T(cfg.LearningRate * c2 / (1 - fpmath.Pow(cfg.Beta1, float64(n.step))))
+	epsT := T(float64(cfg.Epsilon * c2))
+	b1, b2 := T(cfg.Beta1), T(cfg.Beta2)
 	for i := range n.specs {
 		w, grad := n.w[i/2], n.gw[i/2]
 		if i%2 == 1 {
@@ -217,27 +293,32 @@ func (n *denseNet) runStep() (float64, error) {
 		}
 		m, v := n.adamM[i], n.adamV[i]
 		for j, gj := range grad {
-			mj := float64(b1*m[j]) + float64((1-b1)*gj)
-			vj := float64(b2*v[j]) + float64((1-b2)*gj*gj)
+			mj := T(b1*m[j]) + T((1-b1)*gj)
+			vj := T(b2*v[j]) + T((1-b2)*gj*gj)
 			m[j], v[j] = mj, vj
-			w[j] -= lrT * mj / (math.Sqrt(vj) + epsT)
+			w[j] -= lrT * mj / (T(math.Sqrt(float64(vj))) + epsT)
 		}
 	}
 	return loss, nil
 }
 
-func (n *denseNet) buffers() (x, t, w []float64) { return n.xBuf, n.tBuf, n.wBuf }
-func (n *denseNet) close()                       {}
+func (n *denseNet[T]) buffers() (x, t, w []float64) { return n.xBuf, n.tBuf, n.wBuf }
+func (n *denseNet[T]) close()                       {}
 
-// export copies the current weights out in the file layout.
-func (n *denseNet) export() map[string]model.Tensor {
+// export copies the current weights out in the file layout (float32 values are
+// exact in float64).
+func (n *denseNet[T]) export() map[string]model.Tensor {
 	out := make(map[string]model.Tensor, len(n.specs))
 	for i, spec := range n.specs {
 		src := n.w[i/2]
 		if i%2 == 1 {
 			src = n.b[i/2]
 		}
-		out[spec.Name] = model.Tensor{Shape: append([]int(nil), spec.Shape...), Data: append([]float64(nil), src...)}
+		data := make([]float64, len(src))
+		for j, v := range src {
+			data[j] = float64(v)
+		}
+		out[spec.Name] = model.Tensor{Shape: append([]int(nil), spec.Shape...), Data: data}
 	}
 	return out
 }
@@ -256,7 +337,13 @@ func (n *net) close()                       { n.vm.Close() }
 
 // newEngine builds the engine for cfg.
 func newEngine(cfg fitConfig, init [][]float64) (engine, error) {
-	if cfg.Net.Kind != model.KindCNN && len(cfg.Net.Conv) == 0 && !cfg.Graph {
+	dense := cfg.Net.Kind != model.KindCNN && len(cfg.Net.Conv) == 0
+	switch {
+	case cfg.DType == DTypeFloat32 && dense:
+		return newDenseNetT[float32](cfg, init)
+	case cfg.DType == DTypeFloat32:
+		return nil, fmt.Errorf("dtype %s: only dense networks (mlp) train in float32", cfg.DType)
+	case dense && !cfg.Graph:
 		return newDenseNet(cfg, init)
 	}
 	return newNet(cfg, init, false)

@@ -30,6 +30,9 @@ type fitConfig struct {
 	Beta1, Beta2 float64
 	Epsilon      float64
 	Seed         int64
+	// DType is the arithmetic's type: DTypeFloat64 (or "") or DTypeFloat32
+	// (dense networks only).
+	DType string
 	// NoRewind makes every step use gorgonia's full Reset (see net.rewind).
 	NoRewind bool
 	// Graph trains a dense network with the gorgonia graph (newNet) instead of

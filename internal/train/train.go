@@ -66,6 +66,9 @@ type Config struct {
 	TestFrac     float64 `mlship:"test-size"`     // fraction of all rows held out for the test metrics
 	ValFrac      float64 `mlship:"val-size"`      // fraction of the remaining rows used for early stopping
 	Seed         int64   `mlship:"seed"`          // drives the split, the initial weights and the shuffling
+	// DType is the training arithmetic's type: DTypeFloat64 (the default) or
+	// DTypeFloat32 (an MLP only; the weights are then stored as F32).
+	DType string `mlship:"dtype"`
 
 	// OutDir is the model directory to write (replaced only if it is a model directory or empty).
 	OutDir string `mlship:"out"`
@@ -86,8 +89,15 @@ func DefaultConfig() Config {
 		Kind: model.KindMLP, Hidden: []int{64, 32}, Activation: "relu",
 		BatchSize: 32, Epochs: 100, Patience: 10, LearningRate: 0.001,
 		TestFrac: 0.2, ValFrac: 0.2, Seed: 42, OutDir: "model", MaxCategories: 20,
+		DType: DTypeFloat64,
 	}
 }
+
+// The training arithmetic's types (Config.DType).
+const (
+	DTypeFloat64 = "float64"
+	DTypeFloat32 = "float32"
+)
 
 // Validate checks the configuration before any work is done. Its errors are
 // *fault.FieldError keyed by input name (internal/spec), joined.
@@ -123,6 +133,15 @@ func (c Config) Validate() error {
 		}
 	default:
 		add("kind", "must be mlp or cnn, got %q", c.Kind)
+	}
+	switch c.DType {
+	case DTypeFloat64, "":
+	case DTypeFloat32:
+		if c.Kind == model.KindCNN {
+			add("dtype", "float32 trains an mlp only; a cnn trains in float64")
+		}
+	default:
+		add("dtype", "must be float32 or float64, got %q", c.DType)
 	}
 	for _, h := range c.Hidden {
 		if h <= 0 {
@@ -281,9 +300,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if batch < cfg.BatchSize {
 		fmt.Fprintf(logw, "batch size %d is more than the %d training rows: using %d\n", cfg.BatchSize, len(split.Train), batch)
 	}
+	dtype := cfg.DType
+	if dtype == "" {
+		dtype = DTypeFloat64
+	}
 	fc := fitConfig{
 		Net: net, Task: ds.Task, BatchSize: batch, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
-		LearningRate: cfg.LearningRate, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, Seed: cfg.Seed,
+		LearningRate: cfg.LearningRate, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, Seed: cfg.Seed, DType: dtype,
 		OnEpoch: func(e model.Epoch, epochs int, d time.Duration) {
 			fmt.Fprintf(logw, "epoch %3d/%d  loss %.4f  val_loss %.4f  val_%s %.4f  %dms\n",
 				e.Epoch, epochs, e.Loss, e.ValLoss, valMetric, e.ValMetric, d.Milliseconds())
@@ -298,7 +321,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Binarize: cfg.Binarize, Classes: ds.Classes, Preprocess: pre, TargetScale: scale, Network: net,
 		Params: net.CountParams(),
 		Training: model.Training{
-			Optimizer: "adam", LearningRate: cfg.LearningRate, Beta1: fc.Beta1, Beta2: fc.Beta2, Epsilon: fc.Epsilon,
+			Optimizer: "adam", DType: dtype, LearningRate: cfg.LearningRate, Beta1: fc.Beta1, Beta2: fc.Beta2, Epsilon: fc.Epsilon,
 			Loss: lossName(net.Output), BatchSize: batch, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
 			EpochsRun: len(fr.Curve), BestEpoch: fr.BestEpoch, StoppedEarly: fr.Stopped, ValMetric: valMetric, Curve: fr.Curve,
 		},

@@ -187,3 +187,45 @@ func TestValidate(t *testing.T) {
 	cfg.BatchSize, cfg.TestFrac, cfg.LearningRate = 0, 1, math.Inf(1)
 	require.EqualError(t, cfg.Validate(), "batch-size must be at least 1, got 0\nlearning-rate must be positive, got +Inf\ntest-size must be between 0 and 1, got 1")
 }
+
+// TestFloat32Model trains the heart recipe with --dtype float32: the card says
+// float32 and F32, every tensor in the file is F32, the run is deterministic,
+// and the model is as good as the float64 one (test accuracy within one
+// percentage point, the issue's bar).
+func TestFloat32Model(t *testing.T) {
+	a, b, c := heartConfig(t), heartConfig(t), heartConfig(t)
+	a.DType, b.DType = DTypeFloat32, DTypeFloat32
+	var res [3]*Result
+	for i, cfg := range []Config{a, b, c} {
+		r, err := Run(context.Background(), cfg)
+		require.NoError(t, err)
+		res[i] = r
+	}
+	card := res[0].Card
+	assert.Equal(t, "float32", card.Training.DType)
+	assert.Equal(t, "F32", card.Weights.DType)
+	assert.Equal(t, "float64", res[2].Card.Training.DType)
+	assert.Equal(t, "F64", res[2].Card.Weights.DType)
+	w, err := os.ReadFile(filepath.Join(a.OutDir, model.WeightsFile))
+	require.NoError(t, err)
+	hlen := int(w[0]) | int(w[1])<<8 | int(w[2])<<16
+	header := string(w[8 : 8+hlen])
+	assert.Equal(t, 2*(len(card.Network.Hidden)+1), strings.Count(header, `"dtype":"F32"`), header)
+	assert.NotContains(t, header, `"F64"`)
+	assert.Equal(t, 8+hlen+4*card.Params, len(w), "4 bytes a weight")
+	w2, err := os.ReadFile(filepath.Join(b.OutDir, model.WeightsFile))
+	require.NoError(t, err)
+	assert.Equal(t, w, w2, "two float32 runs with the same seed")
+	m, err := model.Load(a.OutDir)
+	require.NoError(t, err)
+	assert.Equal(t, card.Metrics, m.Card.Metrics)
+	assert.InDelta(t, res[2].Card.Metrics["accuracy"], card.Metrics["accuracy"], 0.01+1e-9, "float32 vs float64 test accuracy")
+}
+
+func TestValidateDType(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataPath, cfg.Target, cfg.DType = "x.csv", "y", "float16"
+	require.EqualError(t, cfg.Validate(), `dtype must be float32 or float64, got "float16"`)
+	cfg.DType, cfg.Kind, cfg.Image, cfg.Conv = DTypeFloat32, model.KindCNN, &model.Image{Channels: 1, Height: 4, Width: 4}, []model.ConvLayer{{Filters: 2, Kernel: 3}}
+	require.EqualError(t, cfg.Validate(), "dtype float32 trains an mlp only; a cnn trains in float64")
+}
