@@ -19,6 +19,8 @@
 # At scale (synthetic data from bench/train/synth.py, 20 features, seed SEED):
 #   SCALE_ROWS="10000 100000"  rows of each synthetic set ("" to skip)
 #   SCALE_BATCHES="32 256" SCALE_EPOCHS=5 SCALE_REPEAT=3
+#   SCALE_IMPLS="mlship mlship-f32 sklearn torch"  (mlship-f32: mlship train --dtype float32;
+#                    mlship first: it writes the split the peers read)
 #   RSS_ROWS=1000000  rows for the peak-RSS run of mlship train (0 to skip)
 set -euo pipefail
 export LC_ALL=C
@@ -147,6 +149,7 @@ SCALE_ROWS=${SCALE_ROWS-"10000 100000"}
 SCALE_BATCHES=${SCALE_BATCHES:-"32 256"}
 SCALE_EPOCHS=${SCALE_EPOCHS:-5}
 SCALE_REPEAT=${SCALE_REPEAT:-3}
+SCALE_IMPLS=${SCALE_IMPLS:-"mlship mlship-f32 sklearn torch"}
 RSS_ROWS=${RSS_ROWS-1000000}
 [ -n "$MLSHIP" ] || SCALE_ROWS=
 run_scale() {
@@ -155,10 +158,11 @@ run_scale() {
   mkdir -p "$dir"
   local cmd
   case $impl in
-    mlship)
+    mlship|mlship-f32)
       cmd=("$MLSHIP" train --data "$data" --target target --binarize '>0' --hidden "$HIDDEN"
         --batch-size "$batch" --epochs "$SCALE_EPOCHS" --patience 0 --learning-rate "$LEARNING_RATE"
-        --seed "$SEED" --out "$dir/model" --split-out "$split" --json) ;;
+        --seed "$SEED" --out "$dir/model" --split-out "$split" --json)
+      [ "$impl" = mlship ] || cmd+=(--dtype float32) ;;
     *)
       cmd=("$PY" "$ROOT/bench/train/peers.py" "$impl" --data "$data" --split "$split" --hidden "$HIDDEN"
         --batch-size "$batch" --epochs "$SCALE_EPOCHS" --patience $((SCALE_EPOCHS + 1)) --learning-rate "$LEARNING_RATE"
@@ -184,7 +188,7 @@ for rows in $SCALE_ROWS; do
   for batch in $SCALE_BATCHES; do
     # mlship first: it writes the split the peers read
     for ((rep = 1; rep <= SCALE_REPEAT; rep++)); do
-      for impl in mlship sklearn torch; do run_scale "$impl" "$rows" "$batch" "$rep"; done
+      for impl in $SCALE_IMPLS; do run_scale "$impl" "$rows" "$batch" "$rep"; done
     done
   done
 done

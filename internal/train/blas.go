@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -138,41 +139,7 @@ func (g *gemm[T]) rows(i0, i1 int) {
 		defer putBuf(tmp)
 		sums, ld = *tmp, n
 	}
-	switch {
-	case n < 4 && g.aT:
-		// Rows this short are summed element by element (a kernel call
-		// would cost more than its work), A's rows (l) outermost so that
-		// they are read contiguously.
-		for r := 0; r < i1-i0; r++ {
-			clear(sums[r*ld : r*ld+n])
-		}
-		for l := 0; l < g.k; l++ {
-			brow := g.b[l*g.ldb : l*g.ldb+n]
-			for r, v := range g.a[l*g.al+i0 : l*g.al+i1] {
-				if v != 0 {
-					for j, bj := range brow {
-						sums[r*ld+j] += T(v * bj)
-					}
-				}
-			}
-		}
-	case n < 4:
-		// the same, each sum in a register
-		for r := 0; r < i1-i0; r++ {
-			i := i0 + r
-			for j := 0; j < n; j++ {
-				var s T
-				for l := 0; l < g.k; l++ {
-					if v := g.a[i*g.ai+l*g.al]; v != 0 {
-						s += T(v * g.b[l*g.ldb+j])
-					}
-				}
-				sums[r*ld+j] = s
-			}
-		}
-	default:
-		g.sumRows(i0, i1, sums, ld)
-	}
+	g.sumRows(i0, i1, sums, ld)
 	for r := 0; r < i1-i0; r++ {
 		crow := g.c[(i0+r)*g.ldc : (i0+r)*g.ldc+n]
 		switch {
@@ -215,34 +182,71 @@ func (g *gemm[T]) sumRows(i0, i1 int, sums []T, ld int) {
 		var a []T
 		if g.aT {
 			a = arow
-			for l := range a {
-				a[l] = g.a[l*g.al+i]
-			}
+			gather(a, g.a, i, g.al)
 		} else {
 			a = g.a[i*g.ai : i*g.ai+g.k]
 		}
 		c := sums[r*ld : r*ld+n]
-		clear(c)
-		rowT(a, nonZeros(a, idx), g.b, g.ldb, c)
+		nz := nonZeros(a, idx)
+		if n >= 4 {
+			rowT(a, nz, g.b, g.ldb, c, true)
+			continue
+		}
+		// Rows this short are summed element by element, each sum in a
+		// register (a kernel call would cost more than its work).
+		for j := range c {
+			var s T
+			for _, l := range nz {
+				s += T(a[l] * g.b[l*g.ldb+j])
+			}
+			c[j] = s
+		}
 	}
 }
 
 // nonZeros returns the indices of v's non-zero values, in order, in idx (at least
 // as long as v).
 func nonZeros[T float](v []T, idx []int) []int {
+	if is64[T]() {
+		return nonZeros64(*(*[]float64)(unsafe.Pointer(&v)), idx)
+	}
+	return nonZeros32(*(*[]float32)(unsafe.Pointer(&v)), idx)
+}
+
+// nonZeros64 and nonZeros32 are nonZeros for each type, kept out of line so that
+// their loops have registers of their own (inlined into sumRows they spilled).
+//
+//go:noinline
+func nonZeros64(v []float64, idx []int) []int {
 	idx = idx[:len(v)]
 	cnt := 0
 	for i, x := range v {
 		idx[cnt] = i
-		var b uint64 // the bits without the sign: 0 for +0 and -0 only
-		if is64[T]() {
-			b = math.Float64bits(float64(x)) << 1
-		} else {
-			b = uint64(math.Float32bits(float32(x))) << 33
-		}
+		b := math.Float64bits(x) << 1 // without the sign: 0 for +0 and -0 only
 		cnt += int((b | -b) >> 63)
 	}
 	return idx[:cnt]
+}
+
+//go:noinline
+func nonZeros32(v []float32, idx []int) []int {
+	idx = idx[:len(v)]
+	cnt := 0
+	for i, x := range v {
+		idx[cnt] = i
+		b := math.Float32bits(x) << 1
+		cnt += int((b | -b) >> 31)
+	}
+	return idx[:cnt]
+}
+
+// gather copies column i of A (k values, stride al) into a.
+//
+//go:noinline
+func gather[T float](a, src []T, i, al int) {
+	for l := range a {
+		a[l] = src[l*al+i]
+	}
 }
 
 // bufs64 and bufs32 hold scratch slices for the products (B transposed, sums).

@@ -240,20 +240,38 @@ func (o convOp) im2col(img, col []float64, rowMajor bool) {
 			for kx := 0; kx < k; kx++ {
 				q := (ch*k+ky)*k + kx
 				dy, dx := ky-pad, kx-pad
+				// x in [x0, x1) reads inside the image (sx = x+dx); the
+				// others, and whole rows outside it, are the zero padding.
+				x0, x1 := max(0, -dx), min(w, w-dx)
 				for y := 0; y < h; y++ {
 					sy := y + dy
-					for x := 0; x < w; x++ {
-						sx := x + dx
-						v := 0.0
-						if sy >= 0 && sy < h && sx >= 0 && sx < w {
-							v = src[sy*w+sx]
+					if rowMajor {
+						if sy < 0 || sy >= h || x0 >= x1 {
+							for x := 0; x < w; x++ {
+								col[(y*w+x)*ckk+q] = 0
+							}
+							continue
 						}
-						if rowMajor {
-							col[(y*w+x)*ckk+q] = v
-						} else {
-							col[q*hw+y*w+x] = v
+						for x := 0; x < x0; x++ {
+							col[(y*w+x)*ckk+q] = 0
 						}
+						srow := src[sy*w+x0+dx : sy*w+x1+dx]
+						for i, v := range srow {
+							col[(y*w+x0+i)*ckk+q] = v
+						}
+						for x := x1; x < w; x++ {
+							col[(y*w+x)*ckk+q] = 0
+						}
+						continue
 					}
+					dst := col[q*hw+y*w : q*hw+(y+1)*w]
+					if sy < 0 || sy >= h || x0 >= x1 {
+						clear(dst)
+						continue
+					}
+					clear(dst[:x0])
+					copy(dst[x0:x1], src[sy*w+x0+dx:sy*w+x1+dx])
+					clear(dst[x1:])
 				}
 			}
 		}
@@ -380,20 +398,12 @@ func (o convOp) poolArgmax(z []float64, at []int32, best []float64) {
 			for xx := 0; xx < ow; xx++ {
 				i0 := row0 + xx*p
 				b, i := math.Inf(-1), i0
-				if p == 2 { // the common case, unrolled
+				if p == 2 { // the common case, unrolled and without branches
 					r0, r1 := z[i0:i0+2], z[i0+w:i0+w+2]
-					if r0[0] > b {
-						b = r0[0]
-					}
-					if r0[1] > b {
-						b, i = r0[1], i0+1
-					}
-					if r1[0] > b {
-						b, i = r1[0], i0+w
-					}
-					if r1[1] > b {
-						b, i = r1[1], i0+w+1
-					}
+					b, i = maxAt(b, i, r0[0], i0)
+					b, i = maxAt(b, i, r0[1], i0+1)
+					b, i = maxAt(b, i, r1[0], i0+w)
+					b, i = maxAt(b, i, r1[1], i0+w+1)
 				} else {
 					for py := 0; py < p; py++ {
 						r := i0 + py*w
@@ -409,6 +419,19 @@ func (o convOp) poolArgmax(z []float64, at []int32, best []float64) {
 			}
 		}
 	}
+}
+
+// maxAt returns (v, j) when v > b, else (b, i), without a branch (the compiler
+// turns the comparison into a flag, not a jump): max pooling compares values in
+// no pattern a branch predictor could learn.
+func maxAt(b float64, i int, v float64, j int) (float64, int) {
+	var gt uint64
+	if v > b {
+		gt = 1
+	}
+	mask := -gt
+	bb, vb := math.Float64bits(b), math.Float64bits(v)
+	return math.Float64frombits(bb ^ ((bb ^ vb) & mask)), i ^ ((i ^ j) & int(mask))
 }
 
 // pool: y = max over each window, then max(0, y) when relu.

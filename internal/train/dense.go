@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"unsafe"
 
 	"github.com/mlship/mlship/internal/fpmath"
@@ -139,21 +140,15 @@ func (n *denseNet[T]) forward() {
 		in, out := n.sizes[l], n.sizes[l+1]
 		z := n.z[l]
 		gemmT(false, false, n.B, out, in, 1, h, in, n.w[l], out, 0, z, out)
+		// + the bias: 1*b is b exactly, so axpy adds it as row[j] += b[j]
 		bias := n.b[l]
 		for r := 0; r < n.B; r++ {
-			row := z[r*out : (r+1)*out]
-			for j := range row {
-				row[j] += bias[j]
-			}
+			axpyT(1, bias, z[r*out:(r+1)*out])
 		}
 		if l < last {
 			switch n.cfg.Net.Activation {
 			case "relu":
-				for i, v := range z {
-					// without a branch (half of them are negative, in no
-					// pattern); NaN stays NaN and ends the run
-					z[i] = max(v, 0)
-				}
+				relu(z)
 			case "tanh":
 				for i, v := range z {
 					z[i] = T(fpmath.Tanh(float64(v)))
@@ -245,29 +240,59 @@ func (n *denseNet[T]) backward() {
 	}
 }
 
-// reluGrad keeps dh where the unit was active (y > 0), else makes it +0, without
-// a branch.
-func reluGrad[T float](h, dh []T) {
+// relu sets z[i] = max(z[i], 0) (Go's max: -0 becomes +0, NaN stays NaN and ends
+// the run) on the bits, without a branch: half of the values are negative, in no
+// pattern a branch predictor could learn, and Go compiles max with branches.
+func relu[T float](z []T) {
 	if is64[T]() {
-		h, dh := *(*[]float64)(unsafe.Pointer(&h)), *(*[]float64)(unsafe.Pointer(&dh))
-		dh = dh[:len(h)]
-		for i, y := range h {
-			var keep uint64
-			if y > 0 {
-				keep = ^uint64(0)
-			}
-			dh[i] = math.Float64frombits(math.Float64bits(dh[i]) & keep)
-		}
+		relu64(*(*[]float64)(unsafe.Pointer(&z)))
 		return
 	}
-	h32, dh32 := *(*[]float32)(unsafe.Pointer(&h)), *(*[]float32)(unsafe.Pointer(&dh))
-	dh32 = dh32[:len(h32)]
-	for i, y := range h32 {
-		var keep uint32
-		if y > 0 {
-			keep = ^uint32(0)
-		}
-		dh32[i] = math.Float32frombits(math.Float32bits(dh32[i]) & keep)
+	relu32(*(*[]float32)(unsafe.Pointer(&z)))
+}
+
+func relu64(z []float64) {
+	for i, v := range z {
+		u := math.Float64bits(v)
+		neg := uint64(int64(u) >> 63)                               // sign set
+		nan := uint64(int64(0x7ff0000000000000-(u&^(1<<63))) >> 63) // NaN
+		z[i] = math.Float64frombits(u &^ (neg &^ nan))
+	}
+}
+
+func relu32(z []float32) {
+	for i, v := range z {
+		u := math.Float32bits(v)
+		neg := uint32(int32(u) >> 31)
+		nan := uint32(int32(0x7f800000-(u&^(1<<31))) >> 31)
+		z[i] = math.Float32frombits(u &^ (neg &^ nan))
+	}
+}
+
+// reluGrad keeps dh where the unit was active (y > 0), else makes it +0, without
+// a branch: y > 0 exactly when its bits minus one are below +Inf's (zeros wrap
+// around, negatives have the sign bit, NaNs are above +Inf).
+func reluGrad[T float](h, dh []T) {
+	if is64[T]() {
+		reluGrad64(*(*[]float64)(unsafe.Pointer(&h)), *(*[]float64)(unsafe.Pointer(&dh)))
+		return
+	}
+	reluGrad32(*(*[]float32)(unsafe.Pointer(&h)), *(*[]float32)(unsafe.Pointer(&dh)))
+}
+
+func reluGrad64(h, dh []float64) {
+	dh = dh[:len(h)]
+	for i, y := range h {
+		_, below := bits.Sub64(math.Float64bits(y)-1, 0x7ff0000000000000, 0)
+		dh[i] = math.Float64frombits(math.Float64bits(dh[i]) & -below)
+	}
+}
+
+func reluGrad32(h, dh []float32) {
+	dh = dh[:len(h)]
+	for i, y := range h {
+		_, below := bits.Sub32(math.Float32bits(y)-1, 0x7f800000, 0)
+		dh[i] = math.Float32frombits(math.Float32bits(dh[i]) & -below)
 	}
 }
 

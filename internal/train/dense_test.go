@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -119,31 +120,26 @@ func TestValLossSameBitsForAnyCoreCount(t *testing.T) {
 }
 
 // BenchmarkDenseStep measures one optimiser step of denseNet on the 100k-row
-// benchmark's network (20-64-32-1) at batch 32 and 256.
+// benchmark's network (20-64-32-1) at batch 32 and 256, in float64 and float32.
 func BenchmarkDenseStep(b *testing.B) {
 	for _, bs := range []int{32, 256} {
-		b.Run(map[int]string{32: "batch32", 256: "batch256"}[bs], func(b *testing.B) {
-			spec := model.Network{Kind: model.KindMLP, Inputs: 20, Outputs: 1, Hidden: []int{64, 32}, Activation: "relu", Output: model.OutputSigmoid}
-			n, err := newDenseNet(fitConfig{Net: spec, BatchSize: bs, LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}, initParams(spec, 1))
-			if err != nil {
-				b.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(1, 1))
-			for i := range n.xBuf {
-				n.xBuf[i] = rng.NormFloat64()
-			}
-			for r := range n.wBuf {
-				n.wBuf[r] = 1 / float64(bs)
-				n.tBuf[r] = float64(rng.IntN(2)) / float64(bs)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := n.runStep(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(bs)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
-		})
+		b.Run(fmt.Sprintf("batch%d/float64", bs), func(b *testing.B) { benchDenseStep[float64](b, bs) })
+		b.Run(fmt.Sprintf("batch%d/float32", bs), func(b *testing.B) { benchDenseStep[float32](b, bs) })
 	}
+}
+
+func benchDenseStep[T float](b *testing.B, bs int) {
+	spec := model.Network{Kind: model.KindMLP, Inputs: 20, Outputs: 1, Hidden: []int{64, 32}, Activation: "relu", Output: model.OutputSigmoid}
+	n, err := newDenseNetT[T](fitConfig{Net: spec, BatchSize: bs, LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8}, initParams(spec, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fillDense(n.xBuf, n.tBuf, n.wBuf, spec, rand.New(rand.NewPCG(1, 1)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := n.runStep(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(bs)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }

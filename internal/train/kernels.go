@@ -82,9 +82,12 @@ func axpy4T[T float](s *[4]T, x0, x1, x2, x3, y []T) {
 
 // rowGo adds, for each l in nz in order, a[l] times row l of b (b[l*ldb:], the
 // first len(c) values) to c: the same operations as an axpyGo call for each.
-// With c zeroed first, c becomes row i of A·B when a is row i of A and nz lists
-// its non-zeros. The callers check that every b[l*ldb+j] exists.
-func rowGo[T float](a []T, nz []int, b []T, ldb int, c []T) {
+// With zero set c is cleared first, and becomes row i of A·B when a is row i of
+// A and nz lists its non-zeros. The callers check that every b[l*ldb+j] exists.
+func rowGo[T float](a []T, nz []int, b []T, ldb int, c []T, zero bool) {
+	if zero {
+		clear(c)
+	}
 	n := len(c)
 	for _, l := range nz {
 		axpyGo(a[l], b[l*ldb:l*ldb+n], c)
@@ -92,10 +95,10 @@ func rowGo[T float](a []T, nz []int, b []T, ldb int, c []T) {
 }
 
 // rowT is row (float64) or row32 (float32), as axpyT.
-func rowT[T float](a []T, nz []int, b []T, ldb int, c []T) {
+func rowT[T float](a []T, nz []int, b []T, ldb int, c []T, zero bool) {
 	if is64[T]() {
-		row(*(*[]float64)(unsafe.Pointer(&a)), nz, *(*[]float64)(unsafe.Pointer(&b)), ldb, *(*[]float64)(unsafe.Pointer(&c)))
+		row(*(*[]float64)(unsafe.Pointer(&a)), nz, *(*[]float64)(unsafe.Pointer(&b)), ldb, *(*[]float64)(unsafe.Pointer(&c)), zero)
 		return
 	}
-	row32(*(*[]float32)(unsafe.Pointer(&a)), nz, *(*[]float32)(unsafe.Pointer(&b)), ldb, *(*[]float32)(unsafe.Pointer(&c)))
+	row32(*(*[]float32)(unsafe.Pointer(&a)), nz, *(*[]float32)(unsafe.Pointer(&b)), ldb, *(*[]float32)(unsafe.Pointer(&c)), zero)
 }

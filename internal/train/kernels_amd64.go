@@ -38,14 +38,6 @@ func axpy4x32(s *[4]float32, x0, x1, x2, x3, y []float32) {
 	axpy4Go(s, x0, x1, x2, x3, y)
 }
 
-// kernelSet names the kernels in use, for the benchmarks.
-func kernelSet() string {
-	if useAVX {
-		return "avx"
-	}
-	return "sse2"
-}
-
 // The assembly kernels (kernels_sse2_amd64.s, kernels_avx_amd64.s).
 
 //go:noescape
@@ -69,30 +61,33 @@ func axpy4x32AVX(s *[4]float32, x0, x1, x2, x3, y []float32)
 // row and row32 are rowGo for float64 and float32; on AVX the whole row is summed
 // in registers, a chunk at a time (kernels_row_amd64.s); else through axpy4 and
 // axpy, four of nz at a time (the same operations: axpy4 is four axpy).
-func row(a []float64, nz []int, b []float64, ldb int, c []float64) {
+func row(a []float64, nz []int, b []float64, ldb int, c []float64, zero bool) {
 	if useAVX {
-		rowAVX(a, nz, b, ldb, c)
+		rowAVX(a, nz, b, ldb, c, zero)
 		return
 	}
-	rowAxpy4(a, nz, b, ldb, c)
+	rowAxpy4(a, nz, b, ldb, c, zero)
 }
 
-func row32(a []float32, nz []int, b []float32, ldb int, c []float32) {
+func row32(a []float32, nz []int, b []float32, ldb int, c []float32, zero bool) {
 	if useAVX {
-		row32AVX(a, nz, b, ldb, c)
+		row32AVX(a, nz, b, ldb, c, zero)
 		return
 	}
-	rowGo(a, nz, b, ldb, c)
+	rowGo(a, nz, b, ldb, c, zero)
 }
 
 //go:noescape
-func rowAVX(a []float64, nz []int, b []float64, ldb int, c []float64)
+func rowAVX(a []float64, nz []int, b []float64, ldb int, c []float64, zero bool)
 
 //go:noescape
-func row32AVX(a []float32, nz []int, b []float32, ldb int, c []float32)
+func row32AVX(a []float32, nz []int, b []float32, ldb int, c []float32, zero bool)
 
 // rowAxpy4 is rowGo through axpy4 and axpy (the SSE2 path on amd64 without AVX).
-func rowAxpy4(a []float64, nz []int, b []float64, ldb int, c []float64) {
+func rowAxpy4(a []float64, nz []int, b []float64, ldb int, c []float64, zero bool) {
+	if zero {
+		clear(c)
+	}
 	n := len(c)
 	var s [4]float64
 	j := 0

@@ -22,9 +22,9 @@ func axpy4Kernels() (map[string]func(*[4]float64, []float64, []float64, []float6
 	return k64, k32
 }
 
-func rowKernels() (map[string]func([]float64, []int, []float64, int, []float64), map[string]func([]float32, []int, []float32, int, []float32)) {
-	k64 := map[string]func([]float64, []int, []float64, int, []float64){"axpy4": rowAxpy4}
-	k32 := map[string]func([]float32, []int, []float32, int, []float32){}
+func rowKernels() (map[string]func([]float64, []int, []float64, int, []float64, bool), map[string]func([]float32, []int, []float32, int, []float32, bool)) {
+	k64 := map[string]func([]float64, []int, []float64, int, []float64, bool){"axpy4": rowAxpy4}
+	k32 := map[string]func([]float32, []int, []float32, int, []float32, bool){}
 	if cpu.X86.HasAVX {
 		k64["avx"], k32["avx"] = rowAVX, row32AVX
 	}

@@ -9,8 +9,10 @@ func axpy4(s *[4]float64, x0, x1, x2, x3, y []float64)    { axpy4Go(s, x0, x1, x
 func axpy32(s float32, x, y []float32)                    { axpyGo(s, x, y) }
 func axpy4x32(s *[4]float32, x0, x1, x2, x3, y []float32) { axpy4Go(s, x0, x1, x2, x3, y) }
 
-// kernelSet names the kernels in use, for the card and the benchmarks.
-func kernelSet() string { return "go" }
+func row(a []float64, nz []int, b []float64, ldb int, c []float64, zero bool) {
+	rowGo(a, nz, b, ldb, c, zero)
+}
 
-func row(a []float64, nz []int, b []float64, ldb int, c []float64)   { rowGo(a, nz, b, ldb, c) }
-func row32(a []float32, nz []int, b []float32, ldb int, c []float32) { rowGo(a, nz, b, ldb, c) }
+func row32(a []float32, nz []int, b []float32, ldb int, c []float32, zero bool) {
+	rowGo(a, nz, b, ldb, c, zero)
+}

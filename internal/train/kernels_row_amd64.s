@@ -1,16 +1,18 @@
 #include "textflag.h"
 
-// func rowAVX(a []float64, nz []int, b []float64, ldb int, c []float64)
+// func rowAVX(a []float64, nz []int, b []float64, ldb int, c []float64, zero bool)
 //
 // For each j < len(c), in chunks held in registers:
 //	for each l in nz, in order: c[j] = c[j] + a[l]*b[l*ldb+j]
 // each product rounded, then each sum (VMULPD then VADDPD, no FMA): the same
 // operations, in the same order, as axpyGo(a[l], b[l*ldb:], c) for each l in
-// nz, which is what rowGo does. The caller checks the bounds.
+// nz, which is what rowGo does; with zero set, c starts from +0 instead of its
+// values (without reading them: the same as clearing c first). The caller checks
+// the bounds.
 //
 // Registers: SI a, R8 nz, R9 len(nz), R10 b, R11 ldb*8, DI c, CX len(c),
 // AX j, DX the index into nz, R12 &b[j], R13 &b[l*ldb+j], Y8 a[l] broadcast.
-TEXT ·rowAVX(SB), NOSPLIT, $0-104
+TEXT ·rowAVX(SB), NOSPLIT, $0-105
 	MOVQ a_base+0(FP), SI
 	MOVQ nz_base+24(FP), R8
 	MOVQ nz_len+32(FP), R9
@@ -19,12 +21,15 @@ TEXT ·rowAVX(SB), NOSPLIT, $0-104
 	SHLQ $3, R11
 	MOVQ c_base+80(FP), DI
 	MOVQ c_len+88(FP), CX
+	MOVBQZX zero+104(FP), R14
 	XORQ AX, AX
 
 chunk32:
 	LEAQ    32(AX), BX
 	CMPQ    BX, CX
 	JGT     chunk16
+	TESTQ R14, R14
+	JNZ   zero0
 	VMOVUPD (DI)(AX*8), Y0
 	VMOVUPD 32(DI)(AX*8), Y1
 	VMOVUPD 64(DI)(AX*8), Y2
@@ -33,6 +38,19 @@ chunk32:
 	VMOVUPD 160(DI)(AX*8), Y5
 	VMOVUPD 192(DI)(AX*8), Y6
 	VMOVUPD 224(DI)(AX*8), Y7
+	JMP   loaded0
+
+zero0:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loaded0:
 	LEAQ    (R10)(AX*8), R12
 	XORQ    DX, DX
 
@@ -78,10 +96,21 @@ chunk16:
 	LEAQ    16(AX), BX
 	CMPQ    BX, CX
 	JGT     chunk4
+	TESTQ R14, R14
+	JNZ   zero1
 	VMOVUPD (DI)(AX*8), Y0
 	VMOVUPD 32(DI)(AX*8), Y1
 	VMOVUPD 64(DI)(AX*8), Y2
 	VMOVUPD 96(DI)(AX*8), Y3
+	JMP   loaded1
+
+zero1:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loaded1:
 	LEAQ    (R10)(AX*8), R12
 	XORQ    DX, DX
 
@@ -115,7 +144,15 @@ chunk4:
 	LEAQ    4(AX), BX
 	CMPQ    BX, CX
 	JGT     tail
+	TESTQ R14, R14
+	JNZ   zero2
 	VMOVUPD (DI)(AX*8), Y0
+	JMP   loaded2
+
+zero2:
+	VXORPS Y0, Y0, Y0
+
+loaded2:
 	LEAQ    (R10)(AX*8), R12
 	XORQ    DX, DX
 
@@ -139,7 +176,15 @@ store4:
 tail:
 	CMPQ   AX, CX
 	JGE    done
+	TESTQ R14, R14
+	JNZ   zero3
 	VMOVSD (DI)(AX*8), X0
+	JMP   loaded3
+
+zero3:
+	VXORPS X0, X0, X0
+
+loaded3:
 	LEAQ   (R10)(AX*8), R12
 	XORQ   DX, DX
 
@@ -164,10 +209,10 @@ done:
 	VZEROUPPER
 	RET
 
-// func row32AVX(a []float32, nz []int, b []float32, ldb int, c []float32)
+// func row32AVX(a []float32, nz []int, b []float32, ldb int, c []float32, zero bool)
 //
 // rowAVX for float32: eight elements a register (VMULPS then VADDPS).
-TEXT ·row32AVX(SB), NOSPLIT, $0-104
+TEXT ·row32AVX(SB), NOSPLIT, $0-105
 	MOVQ a_base+0(FP), SI
 	MOVQ nz_base+24(FP), R8
 	MOVQ nz_len+32(FP), R9
@@ -176,12 +221,15 @@ TEXT ·row32AVX(SB), NOSPLIT, $0-104
 	SHLQ $2, R11
 	MOVQ c_base+80(FP), DI
 	MOVQ c_len+88(FP), CX
+	MOVBQZX zero+104(FP), R14
 	XORQ AX, AX
 
 chunk64:
 	LEAQ    64(AX), BX
 	CMPQ    BX, CX
 	JGT     chunk32
+	TESTQ R14, R14
+	JNZ   zero4
 	VMOVUPS (DI)(AX*4), Y0
 	VMOVUPS 32(DI)(AX*4), Y1
 	VMOVUPS 64(DI)(AX*4), Y2
@@ -190,6 +238,19 @@ chunk64:
 	VMOVUPS 160(DI)(AX*4), Y5
 	VMOVUPS 192(DI)(AX*4), Y6
 	VMOVUPS 224(DI)(AX*4), Y7
+	JMP   loaded4
+
+zero4:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loaded4:
 	LEAQ    (R10)(AX*4), R12
 	XORQ    DX, DX
 
@@ -235,10 +296,21 @@ chunk32:
 	LEAQ    32(AX), BX
 	CMPQ    BX, CX
 	JGT     chunk8
+	TESTQ R14, R14
+	JNZ   zero5
 	VMOVUPS (DI)(AX*4), Y0
 	VMOVUPS 32(DI)(AX*4), Y1
 	VMOVUPS 64(DI)(AX*4), Y2
 	VMOVUPS 96(DI)(AX*4), Y3
+	JMP   loaded5
+
+zero5:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loaded5:
 	LEAQ    (R10)(AX*4), R12
 	XORQ    DX, DX
 
@@ -272,7 +344,15 @@ chunk8:
 	LEAQ    8(AX), BX
 	CMPQ    BX, CX
 	JGT     tail
+	TESTQ R14, R14
+	JNZ   zero6
 	VMOVUPS (DI)(AX*4), Y0
+	JMP   loaded6
+
+zero6:
+	VXORPS Y0, Y0, Y0
+
+loaded6:
 	LEAQ    (R10)(AX*4), R12
 	XORQ    DX, DX
 
@@ -296,7 +376,15 @@ store8:
 tail:
 	CMPQ   AX, CX
 	JGE    done
+	TESTQ R14, R14
+	JNZ   zero7
 	VMOVSS (DI)(AX*4), X0
+	JMP   loaded7
+
+zero7:
+	VXORPS X0, X0, X0
+
+loaded7:
 	LEAQ   (R10)(AX*4), R12
 	XORQ   DX, DX
 
