@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlship/mlship/internal/dataset"
 	"github.com/mlship/mlship/internal/fpmath"
+	"github.com/mlship/mlship/internal/kernels"
 )
 
 // Model is a loaded model directory: its card and weights, ready to predict in pure
@@ -30,8 +31,9 @@ type Model struct {
 type convLayer struct {
 	w        []float64 // filters x channels x k x k
 	b        []float64
-	c, h, w0 int // input shape
-	f, k, p  int // filters, kernel, pool
+	c, h, w0 int     // input shape
+	f, k, p  int     // filters, kernel, pool
+	nz       [][]int // per filter: the indices of its non-zero weights
 }
 
 type denseLayer struct {
@@ -119,7 +121,18 @@ func New(card *Card, tensors map[string]Tensor) (*Model, error) {
 		}
 		i += 2
 		s := shapes[li]
-		m.convs = append(m.convs, convLayer{w: w, b: b, c: s[0], h: s[1], w0: s[2], f: l.Filters, k: l.Kernel, p: l.Pool})
+		c := convLayer{w: w, b: b, c: s[0], h: s[1], w0: s[2], f: l.Filters, k: l.Kernel, p: l.Pool}
+		ckk := c.c * c.k * c.k
+		for f := 0; f < c.f; f++ {
+			var nz []int
+			for q, v := range w[f*ckk : (f+1)*ckk] {
+				if v != 0 {
+					nz = append(nz, q)
+				}
+			}
+			c.nz = append(c.nz, nz)
+		}
+		m.convs = append(m.convs, c)
 	}
 	in := flat
 	for i < len(params) {
@@ -155,13 +168,15 @@ type Scratch struct {
 	a   []float64
 	b   []float64
 	out []float64
+	col []float64 // a conv layer's input as columns (im2col)
 }
 
 // NewScratch allocates buffers big enough for any layer of m.
 func (m *Model) NewScratch() *Scratch {
-	size := m.Card.Network.Inputs
+	size, cols := m.Card.Network.Inputs, 0
 	for _, c := range m.convs {
 		size = max(size, c.f*c.h*c.w0)
+		cols = max(cols, c.c*c.k*c.k*c.h*c.w0)
 	}
 	for _, d := range m.dense {
 		size = max(size, d.out)
@@ -171,6 +186,7 @@ func (m *Model) NewScratch() *Scratch {
 		a:   make([]float64, size),
 		b:   make([]float64, size),
 		out: make([]float64, m.Card.Network.Outputs),
+		col: make([]float64, cols),
 	}
 }
 
@@ -182,7 +198,7 @@ func (m *Model) Forward(x []float64, s *Scratch) []float64 {
 	copy(cur, x)
 	other := s.b
 	for _, c := range m.convs {
-		n := c.forward(cur, other, m.act)
+		n := c.forward(cur, other, s.col, m.act)
 		cur, other = other[:n], cur[:cap(cur)]
 	}
 	last := len(m.dense) - 1
@@ -193,10 +209,7 @@ func (m *Model) Forward(x []float64, s *Scratch) []float64 {
 			if xi == 0 {
 				continue
 			}
-			row := d.w[i*d.out : (i+1)*d.out]
-			for j, wij := range row {
-				out[j] += float64(xi * wij)
-			}
+			kernels.Axpy(xi, d.w[i*d.out:(i+1)*d.out], out) // out[j] += xi*w[i,j]
 		}
 		if li < last {
 			for j := range out {
@@ -218,32 +231,20 @@ func (m *Model) Forward(x []float64, s *Scratch) []float64 {
 
 // forward computes convolution + bias + activation + max pool from in (CHW) into
 // dst and returns the number of values written. Pooling works in place in dst.
-func (c convLayer) forward(in, dst []float64, act func(float64) float64) int {
-	pad := c.k / 2
+// The convolution is the trainer's (internal/train, convOp): the input as
+// columns (col, c*k*k rows of h*w values, zero outside the image), then each
+// filter's output row summed from 0 over its non-zero weights in index order
+// (kernels.Row), then + the bias.
+func (c convLayer) forward(in, dst, col []float64, act func(float64) float64) int {
 	hw := c.h * c.w0
+	col = col[:c.c*c.k*c.k*hw]
+	c.im2col(in, col)
 	for f := 0; f < c.f; f++ {
 		o := dst[f*hw : (f+1)*hw]
-		for i := range o {
-			o[i] = c.b[f]
-		}
-		for ch := 0; ch < c.c; ch++ {
-			img := in[ch*hw : (ch+1)*hw]
-			for ky := 0; ky < c.k; ky++ {
-				for kx := 0; kx < c.k; kx++ {
-					wv := c.w[((f*c.c+ch)*c.k+ky)*c.k+kx]
-					dy, dx := ky-pad, kx-pad
-					for y := max(0, -dy); y < min(c.h, c.h-dy); y++ {
-						src := img[(y+dy)*c.w0:]
-						row := o[y*c.w0:]
-						for x := max(0, -dx); x < min(c.w0, c.w0-dx); x++ {
-							row[x] += float64(wv * src[x+dx])
-						}
-					}
-				}
-			}
-		}
-		for i := range o {
-			o[i] = act(o[i])
+		kernels.Row(c.w[f*len(col)/hw:(f+1)*len(col)/hw], c.nz[f], col, hw, o, true)
+		b := c.b[f]
+		for i, v := range o {
+			o[i] = act(v + b)
 		}
 	}
 	if c.p <= 1 {
@@ -269,6 +270,35 @@ func (c convLayer) forward(in, dst []float64, act func(float64) float64) int {
 		}
 	}
 	return c.f * oh * ow
+}
+
+// im2col writes the input (CHW) as columns: row q = (ch*k+ky)*k+kx of col holds,
+// for each output position (y, x), the input at (ch, y+ky-k/2, x+kx-k/2), or 0
+// outside the image (same padding).
+func (c convLayer) im2col(in, col []float64) {
+	k, h, w, pad := c.k, c.h, c.w0, c.k/2
+	hw := h * w
+	for ch := 0; ch < c.c; ch++ {
+		src := in[ch*hw : (ch+1)*hw]
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				q := (ch*k+ky)*k + kx
+				dy, dx := ky-pad, kx-pad
+				x0, x1 := max(0, -dx), min(w, w-dx)
+				for y := 0; y < h; y++ {
+					dst := col[q*hw+y*w : q*hw+(y+1)*w]
+					sy := y + dy
+					if sy < 0 || sy >= h || x0 >= x1 {
+						clear(dst)
+						continue
+					}
+					clear(dst[:x0])
+					copy(dst[x0:x1], src[sy*w+x0+dx:sy*w+x1+dx])
+					clear(dst[x1:])
+				}
+			}
+		}
+	}
 }
 
 func sigmoid(z float64) float64 {

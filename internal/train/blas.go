@@ -9,6 +9,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
+
+	"github.com/mlship/mlship/internal/kernels"
 )
 
 // portableBLAS is the BLAS gorgonia trains with. Its float64 products (Dgemm, and
@@ -157,7 +159,7 @@ func (g *gemm[T]) rows(i0, i1 int) {
 
 // sumRows writes the sums of rows i0 to i1-1 of op(A)·B into sums (leading
 // dimension ld): each row from 0, adding A[i,l] times row l of op(B) for each
-// non-zero A[i,l], l in order (the row kernel, rowT). A transposed A's row is
+// non-zero A[i,l], l in order (the row kernel, kernels.Row). A transposed A's row is
 // gathered into a buffer first. The non-zeros are listed without a branch on
 // each (about half of a relu's outputs are zero, in no pattern a branch
 // predictor could learn).
@@ -189,7 +191,7 @@ func (g *gemm[T]) sumRows(i0, i1 int, sums []T, ld int) {
 		c := sums[r*ld : r*ld+n]
 		nz := nonZeros(a, idx)
 		if n >= 4 {
-			rowT(a, nz, g.b, g.ldb, c, true)
+			kernels.Row(a, nz, g.b, g.ldb, c, true)
 			continue
 		}
 		// Rows this short are summed element by element, each sum in a

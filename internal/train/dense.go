@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/mlship/mlship/internal/fpmath"
+	"github.com/mlship/mlship/internal/kernels"
 	"github.com/mlship/mlship/internal/model"
 )
 
@@ -143,7 +144,7 @@ func (n *denseNet[T]) forward() {
 		// + the bias: 1*b is b exactly, so axpy adds it as row[j] += b[j]
 		bias := n.b[l]
 		for r := 0; r < n.B; r++ {
-			axpyT(1, bias, z[r*out:(r+1)*out])
+			kernels.Axpy(1, bias, z[r*out:(r+1)*out])
 		}
 		if l < last {
 			switch n.cfg.Net.Activation {

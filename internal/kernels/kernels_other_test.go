@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package train
+package kernels
 
 // Elsewhere than amd64 there is no assembly: TestAxpyKernels and TestAxpy4Kernels
 // check the dispatch alone.

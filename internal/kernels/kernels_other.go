@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package train
+package kernels
 
 // Elsewhere than amd64 the kernels are kernels.go's Go loops.
 

@@ -1,4 +1,4 @@
-package train
+package kernels
 
 import (
 	"math"
@@ -9,17 +9,17 @@ import (
 // special are values the kernels must treat as the Go loop does.
 var special = []float64{0, math.Copysign(0, -1), 1e-310, -1e-310, 1e308, math.Inf(1), math.Inf(-1), math.NaN(), 1, -1}
 
-func sameBits[T float](a, b T) bool {
+func sameBits[T Float](a, b T) bool {
 	if a != a && b != b { // NaN: any payload
 		return true
 	}
-	if is64[T]() {
+	if Is64[T]() {
 		return math.Float64bits(float64(a)) == math.Float64bits(float64(b))
 	}
 	return math.Float32bits(float32(a)) == math.Float32bits(float32(b))
 }
 
-func randT[T float](rng *rand.Rand, n int, scale float64) []T {
+func randT[T Float](rng *rand.Rand, n int, scale float64) []T {
 	v := make([]T, n)
 	for i := range v {
 		v[i] = T(rng.NormFloat64() * scale)
@@ -32,7 +32,7 @@ func randT[T float](rng *rand.Rand, n int, scale float64) []T {
 
 // checkAxpy holds every axpy kernel of T to axpyGo, bit for bit, for every
 // length around the unrolling, both alignments, and special values.
-func checkAxpy[T float](t *testing.T, kernels map[string]func(T, []T, []T)) {
+func checkAxpy[T Float](t *testing.T, kernels map[string]func(T, []T, []T)) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for name, k := range kernels {
 		for n := 0; n <= 70; n++ {
@@ -54,7 +54,7 @@ func checkAxpy[T float](t *testing.T, kernels map[string]func(T, []T, []T)) {
 }
 
 // checkAxpy4 holds every axpy4 kernel of T to four axpyGo calls.
-func checkAxpy4[T float](t *testing.T, kernels map[string]func(*[4]T, []T, []T, []T, []T, []T)) {
+func checkAxpy4[T Float](t *testing.T, kernels map[string]func(*[4]T, []T, []T, []T, []T, []T)) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for name, k := range kernels {
 		for n := 0; n <= 40; n++ {
@@ -97,7 +97,7 @@ func TestAxpy4Kernels(t *testing.T) {
 // checkRow holds every row kernel of T to rowGo, bit for bit: lengths around
 // each chunk size, a leading dimension wider than the row, non-zero lists with
 // gaps, and special values.
-func checkRow[T float](t *testing.T, kernels map[string]func([]T, []int, []T, int, []T, bool)) {
+func checkRow[T Float](t *testing.T, kernels map[string]func([]T, []int, []T, int, []T, bool)) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for name, k := range kernels {
 		for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 100, 131} {
@@ -135,50 +135,4 @@ func TestRowKernels(t *testing.T) {
 	k64["dispatch"], k32["dispatch"] = row, row32
 	t.Run("float64", func(t *testing.T) { checkRow(t, k64) })
 	t.Run("float32", func(t *testing.T) { checkRow(t, k32) })
-}
-
-// TestReluBits: relu and reluGrad on the bits agree with max(v, 0) and y > 0 on
-// every special value and random ones, in both types.
-func TestReluBits(t *testing.T) {
-	vals := append([]float64{math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64,
-		math.Float64frombits(0xfff8000000000001), math.Float64frombits(0x7ff0000000000001)}, special...)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 1000 {
-		vals = append(vals, rng.NormFloat64())
-	}
-	z64 := append([]float64(nil), vals...)
-	relu(z64)
-	z32 := make([]float32, len(vals))
-	for i, v := range vals {
-		z32[i] = float32(v)
-	}
-	relu(z32)
-	dh64, dh32 := make([]float64, len(vals)), make([]float32, len(vals))
-	for i := range dh64 {
-		dh64[i], dh32[i] = -1.5, -1.5
-	}
-	reluGrad(vals, dh64)
-	h32 := make([]float32, len(vals))
-	for i, v := range vals {
-		h32[i] = float32(v)
-	}
-	reluGrad(h32, dh32)
-	for i, v := range vals {
-		if w := max(v, 0); !sameBits(z64[i], w) {
-			t.Fatalf("relu(%v) = %v, max gives %v", v, z64[i], w)
-		}
-		if w := max(float32(v), 0); !sameBits(z32[i], w) {
-			t.Fatalf("relu32(%v) = %v, max gives %v", float32(v), z32[i], w)
-		}
-		want64, want32 := 0.0, float32(0)
-		if v > 0 {
-			want64 = -1.5
-		}
-		if float32(v) > 0 {
-			want32 = -1.5
-		}
-		if math.Float64bits(dh64[i]) != math.Float64bits(want64) || math.Float32bits(dh32[i]) != math.Float32bits(want32) {
-			t.Fatalf("reluGrad at %v: %v and %v, want %v and %v", v, dh64[i], dh32[i], want64, want32)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package train
+package kernels
 
 import "golang.org/x/sys/cpu"
 

@@ -1,0 +1,115 @@
+// Package kernels holds the inner loops of mlship's matrix products, shared by
+// training (internal/train) and prediction (internal/model, so mlship-serve):
+// Axpy, Axpy4 and Row, for float64 and float32. Each comes as a Go loop (below, used on
+// every architecture but amd64, and as the reference the tests hold the
+// assembly to) and, on amd64, in assembly (kernels_*_amd64.s: SSE2, and AVX
+// where the CPU has it). Whatever runs, every element gets the same IEEE 754
+// operations in the same order: each product rounded to T before it is added
+// (T(x*y): the Go spec forbids fusing an explicitly converted product into a
+// multiply-add, and the assembly uses no FMA instruction), each sum rounded. So
+// a product gives the same bits on every GOARCH and CPU.
+package kernels
+
+import "unsafe"
+
+// Float is the element type of the kernels: float64 or float32.
+type Float interface{ ~float32 | ~float64 }
+
+// axpyGo adds s*x[j] to y[j] for each j < min(len(x), len(y)).
+func axpyGo[T Float](s T, x, y []T) {
+	if len(y) < len(x) {
+		x = x[:len(y)]
+	}
+	y = y[:len(x)]
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		x4, y4 := x[j:j+4:j+4], y[j:j+4:j+4]
+		y4[0] += T(s * x4[0])
+		y4[1] += T(s * x4[1])
+		y4[2] += T(s * x4[2])
+		y4[3] += T(s * x4[3])
+	}
+	for ; j < len(x); j++ {
+		y[j] += T(s * x[j])
+	}
+}
+
+// axpy4Go adds s[0]*x0[j], then s[1]*x1[j], s[2]*x2[j] and s[3]*x3[j] to y[j],
+// for each j < len(y) (every x at least as long): the same operations as four
+// axpyGo calls, with y[j] kept in a register between them.
+func axpy4Go[T Float](s *[4]T, x0, x1, x2, x3, y []T) {
+	n := len(y)
+	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
+	for j := range y {
+		v := y[j]
+		v += T(s[0] * x0[j])
+		v += T(s[1] * x1[j])
+		v += T(s[2] * x2[j])
+		v += T(s[3] * x3[j])
+		y[j] = v
+	}
+}
+
+// Is64 reports whether T is float64. It is a constant for each instantiation
+// (float32 and float64 are compiled separately), so branches on it cost nothing.
+func Is64[T Float]() bool {
+	var z T
+	return unsafe.Sizeof(z) == 8
+}
+
+// Axpy adds s*x[j] to y[j] for each j < min(len(x), len(y)), as axpyGo, with the
+// fastest kernel this CPU has. The casts reinterpret a slice of T as the slice of
+// the one type T is (Is64), without a copy or an allocation.
+func Axpy[T Float](s T, x, y []T) {
+	if Is64[T]() {
+		axpy(*(*float64)(unsafe.Pointer(&s)), *(*[]float64)(unsafe.Pointer(&x)), *(*[]float64)(unsafe.Pointer(&y)))
+		return
+	}
+	axpy32(*(*float32)(unsafe.Pointer(&s)), *(*[]float32)(unsafe.Pointer(&x)), *(*[]float32)(unsafe.Pointer(&y)))
+}
+
+// Axpy4 adds s[0]*x0[j], then s[1]*x1[j], s[2]*x2[j] and s[3]*x3[j] to y[j] for
+// each j < len(y), as axpy4Go (four Axpy calls in one); every x must be at least
+// as long as y.
+func Axpy4[T Float](s *[4]T, x0, x1, x2, x3, y []T) {
+	n := len(y)
+	_, _, _, _ = x0[:n], x1[:n], x2[:n], x3[:n] // the assembly reads n of each
+	if Is64[T]() {
+		axpy4((*[4]float64)(unsafe.Pointer(s)), *(*[]float64)(unsafe.Pointer(&x0)), *(*[]float64)(unsafe.Pointer(&x1)),
+			*(*[]float64)(unsafe.Pointer(&x2)), *(*[]float64)(unsafe.Pointer(&x3)), *(*[]float64)(unsafe.Pointer(&y)))
+		return
+	}
+	axpy4x32((*[4]float32)(unsafe.Pointer(s)), *(*[]float32)(unsafe.Pointer(&x0)), *(*[]float32)(unsafe.Pointer(&x1)),
+		*(*[]float32)(unsafe.Pointer(&x2)), *(*[]float32)(unsafe.Pointer(&x3)), *(*[]float32)(unsafe.Pointer(&y)))
+}
+
+// rowGo adds, for each l in nz in order, a[l] times row l of b (b[l*ldb:], the
+// first len(c) values) to c: the same operations as an axpyGo call for each.
+// With zero set c is cleared first, and becomes row i of A·B when a is row i of
+// A and nz lists its non-zeros. The callers check that every b[l*ldb+j] exists.
+func rowGo[T Float](a []T, nz []int, b []T, ldb int, c []T, zero bool) {
+	if zero {
+		clear(c)
+	}
+	n := len(c)
+	for _, l := range nz {
+		axpyGo(a[l], b[l*ldb:l*ldb+n], c)
+	}
+}
+
+// Row computes rowGo's result with the fastest kernel this CPU has: for each l
+// in nz, in order, a[l] times b[l*ldb : l*ldb+len(c)] is added to c (cleared
+// first when zero is set). A row of C = A·B is Row(A's row, its non-zeros, B,
+// B's leading dimension, C's row, true).
+func Row[T Float](a []T, nz []int, b []T, ldb int, c []T, zero bool) {
+	if n := len(c); n > 0 {
+		for _, l := range nz { // the assembly reads these
+			_, _ = a[l], b[l*ldb+n-1]
+		}
+	}
+	if Is64[T]() {
+		row(*(*[]float64)(unsafe.Pointer(&a)), nz, *(*[]float64)(unsafe.Pointer(&b)), ldb, *(*[]float64)(unsafe.Pointer(&c)), zero)
+		return
+	}
+	row32(*(*[]float32)(unsafe.Pointer(&a)), nz, *(*[]float32)(unsafe.Pointer(&b)), ldb, *(*[]float32)(unsafe.Pointer(&c)), zero)
+}
