@@ -68,13 +68,21 @@ type Scale struct {
 	Std  float64 `json:"std"`
 }
 
+// Determinism is what train promises and internal/crossarch tests: the same
+// weights, metrics and card, bit for bit, from the same mlship version, data
+// file, settings and seed on any architecture, CPU and core count.
+const Determinism = "same bits from the same mlship version, data, settings and seed, on any architecture, CPU and core count"
+
 // Training records how the model was fitted.
 type Training struct {
 	Optimizer string `json:"optimizer"` // "adam"
 	// DType is the training arithmetic's type: "float64" or "float32" (the
 	// weights are then stored as F32). Cards written before it was recorded
 	// have none: float64.
-	DType        string  `json:"dtype,omitempty"`
+	DType string `json:"dtype,omitempty"`
+	// Determinism says what reproduces these weights bit for bit
+	// (Determinism; cards from before it have none).
+	Determinism  string  `json:"determinism,omitempty"`
 	LearningRate float64 `json:"learning_rate"`
 	Beta1        float64 `json:"beta1"`
 	Beta2        float64 `json:"beta2"`

@@ -61,12 +61,8 @@ func (portableBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a [
 	gemmT(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// sgemm is Dgemm for float32 (the dense network's products at --dtype float32):
-// the same operations in float32.
-func sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemmT(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
+// gemmT is Dgemm for either type (the dense network's products at --dtype
+// float32 are float32): the same operations in T.
 func gemmT[T float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic("portableBLAS: negative dimension")

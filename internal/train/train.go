@@ -321,7 +321,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Binarize: cfg.Binarize, Classes: ds.Classes, Preprocess: pre, TargetScale: scale, Network: net,
 		Params: net.CountParams(),
 		Training: model.Training{
-			Optimizer: "adam", DType: dtype, LearningRate: cfg.LearningRate, Beta1: fc.Beta1, Beta2: fc.Beta2, Epsilon: fc.Epsilon,
+			Optimizer: "adam", DType: dtype, Determinism: model.Determinism, LearningRate: cfg.LearningRate, Beta1: fc.Beta1, Beta2: fc.Beta2, Epsilon: fc.Epsilon,
 			Loss: lossName(net.Output), BatchSize: batch, MaxEpochs: cfg.Epochs, Patience: cfg.Patience,
 			EpochsRun: len(fr.Curve), BestEpoch: fr.BestEpoch, StoppedEarly: fr.Stopped, ValMetric: valMetric, Curve: fr.Curve,
 		},

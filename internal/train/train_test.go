@@ -203,6 +203,7 @@ func TestFloat32Model(t *testing.T) {
 	}
 	card := res[0].Card
 	assert.Equal(t, "float32", card.Training.DType)
+	assert.Equal(t, model.Determinism, card.Training.Determinism)
 	assert.Equal(t, "F32", card.Weights.DType)
 	assert.Equal(t, "float64", res[2].Card.Training.DType)
 	assert.Equal(t, "F64", res[2].Card.Weights.DType)
