@@ -309,8 +309,12 @@ func (r *renderer) lineage(b *strings.Builder, c *model.Card) {
 		features += fmt.Sprintf(" (categorical: %s; %d network inputs)", strings.Join(names, ", "), c.Network.Inputs)
 	}
 	fmt.Fprintf(b, "| model | %s, %s, target `%s`, %s, %d parameters |\n", c.Task, escape(c.Network.String()), target, features, c.Params)
-	fmt.Fprintf(b, "| training | %s lr %s, batch %d, up to %d epochs, patience %d, seed %d |\n",
-		t.Optimizer, strconv.FormatFloat(t.LearningRate, 'g', -1, 64), t.BatchSize, t.MaxEpochs, t.Patience, c.Seed)
+	arith := "" // float64, the default, goes unsaid
+	if t.DType != "" && t.DType != "float64" {
+		arith = ", " + escape(t.DType)
+	}
+	fmt.Fprintf(b, "| training | %s lr %s, batch %d, up to %d epochs, patience %d, seed %d%s |\n",
+		t.Optimizer, strconv.FormatFloat(t.LearningRate, 'g', -1, 64), t.BatchSize, t.MaxEpochs, t.Patience, c.Seed, arith)
 	fmt.Fprintf(b, "| weights | `%s` sha256 `%s` |\n", escapeCode(c.Weights.File), shortSHA(c.Weights.SHA256))
 	if c.GitSHA != "" {
 		fmt.Fprintf(b, "| commit | `%s` |\n", shortSHA(c.GitSHA))

@@ -121,6 +121,18 @@ func TestLimit(t *testing.T) {
 	assert.LessOrEqual(t, strings.Count(xs, ",")+1, 101)
 }
 
+// TestDType: a float32 model says so in the training row; float64 (the default,
+// or a card from before dtype was recorded) goes unsaid.
+func TestDType(t *testing.T) {
+	c := card()
+	row := "| training | adam lr 0.001, batch 32, up to 100 epochs, patience 10, seed 42"
+	assert.Contains(t, Markdown(Input{Card: c}), row+" |\n")
+	c.Training.DType = "float64"
+	assert.Contains(t, Markdown(Input{Card: c}), row+" |\n")
+	c.Training.DType = "float32"
+	assert.Contains(t, Markdown(Input{Card: c}), row+", float32 |\n")
+}
+
 func TestEscaping(t *testing.T) {
 	c := card()
 	c.Name = "evil|name<script>"
