@@ -10,7 +10,10 @@
 // a product gives the same bits on every GOARCH and CPU.
 package kernels
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
 // Float is the element type of the kernels: float64 or float32.
 type Float interface{ ~float32 | ~float64 }
@@ -97,19 +100,70 @@ func rowGo[T Float](a []T, nz []int, b []T, ldb int, c []T, zero bool) {
 	}
 }
 
+// NZ lists the indices of a row's non-zero values in ascending order, as
+// NonZeros made it: the row kernel adds only their terms. Its indices cannot be
+// changed from outside the package, which lets Row check its bounds in O(1).
+type NZ struct{ idx []int }
+
+// Len is the number of non-zero values.
+func (z NZ) Len() int { return len(z.idx) }
+
+// NonZeros lists the indices of v's non-zero values (+0 and -0 are zero; NaN is
+// not) in buf, which must be at least as long as v, without a branch on each
+// value: about half of a relu's outputs are zero, in no pattern a branch
+// predictor could learn.
+func NonZeros[T Float](v []T, buf []int) NZ {
+	if Is64[T]() {
+		return NZ{nonZeros64(*(*[]float64)(unsafe.Pointer(&v)), buf)}
+	}
+	return NZ{nonZeros32(*(*[]float32)(unsafe.Pointer(&v)), buf)}
+}
+
+// nonZeros64 and nonZeros32 are kept out of line so that their loops have
+// registers of their own (inlined into a caller's loop they spilled).
+//
+//go:noinline
+func nonZeros64(v []float64, idx []int) []int {
+	idx = idx[:len(v)]
+	cnt := 0
+	for i, x := range v {
+		idx[cnt] = i
+		b := math.Float64bits(x) << 1 // without the sign: 0 for +0 and -0 only
+		cnt += int((b | -b) >> 63)
+	}
+	return idx[:cnt:cnt]
+}
+
+//go:noinline
+func nonZeros32(v []float32, idx []int) []int {
+	idx = idx[:len(v)]
+	cnt := 0
+	for i, x := range v {
+		idx[cnt] = i
+		b := math.Float32bits(x) << 1
+		cnt += int((b | -b) >> 31)
+	}
+	return idx[:cnt:cnt]
+}
+
 // Row computes rowGo's result with the fastest kernel this CPU has: for each l
 // in nz, in order, a[l] times b[l*ldb : l*ldb+len(c)] is added to c (cleared
-// first when zero is set). A row of C = A·B is Row(A's row, its non-zeros, B,
-// B's leading dimension, C's row, true).
-func Row[T Float](a []T, nz []int, b []T, ldb int, c []T, zero bool) {
-	if n := len(c); n > 0 {
-		for _, l := range nz { // the assembly reads these
-			_, _ = a[l], b[l*ldb+n-1]
+// first when zero is set). A row of C = A·B is Row(A's row, NonZeros(A's row),
+// B, B's leading dimension, C's row, true). Any len(c) works: below the
+// kernel's chunk the elements are summed one at a time, each in a register.
+// Row panics, before it writes anything, when a or b is too short for nz.
+func Row[T Float](a []T, nz NZ, b []T, ldb int, c []T, zero bool) {
+	if n, k := len(c), len(nz.idx); n > 0 && k > 0 {
+		if ldb < 0 {
+			panic("kernels.Row: negative leading dimension")
 		}
+		// nz ascends from 0 or more: its last index is its largest
+		last := nz.idx[k-1]
+		_, _ = a[last], b[last*ldb+n-1]
 	}
 	if Is64[T]() {
-		row(*(*[]float64)(unsafe.Pointer(&a)), nz, *(*[]float64)(unsafe.Pointer(&b)), ldb, *(*[]float64)(unsafe.Pointer(&c)), zero)
+		row(*(*[]float64)(unsafe.Pointer(&a)), nz.idx, *(*[]float64)(unsafe.Pointer(&b)), ldb, *(*[]float64)(unsafe.Pointer(&c)), zero)
 		return
 	}
-	row32(*(*[]float32)(unsafe.Pointer(&a)), nz, *(*[]float32)(unsafe.Pointer(&b)), ldb, *(*[]float32)(unsafe.Pointer(&c)), zero)
+	row32(*(*[]float32)(unsafe.Pointer(&a)), nz.idx, *(*[]float32)(unsafe.Pointer(&b)), ldb, *(*[]float32)(unsafe.Pointer(&c)), zero)
 }

@@ -22,11 +22,20 @@ func axpy4Kernels() (map[string]func(*[4]float64, []float64, []float64, []float6
 	return k64, k32
 }
 
-func rowKernels() (map[string]func([]float64, []int, []float64, int, []float64, bool), map[string]func([]float32, []int, []float32, int, []float32, bool)) {
-	k64 := map[string]func([]float64, []int, []float64, int, []float64, bool){"axpy4": rowAxpy4}
-	k32 := map[string]func([]float32, []int, []float32, int, []float32, bool){}
+func rowKernels() (map[string]func([]float64, NZ, []float64, int, []float64, bool), map[string]func([]float32, NZ, []float32, int, []float32, bool)) {
+	k64 := map[string]func([]float64, NZ, []float64, int, []float64, bool){
+		"axpy4": func(a []float64, nz NZ, b []float64, ldb int, c []float64, zero bool) {
+			rowAxpy4(a, nz.idx, b, ldb, c, zero)
+		},
+	}
+	k32 := map[string]func([]float32, NZ, []float32, int, []float32, bool){}
 	if cpu.X86.HasAVX {
-		k64["avx"], k32["avx"] = rowAVX, row32AVX
+		k64["avx"] = func(a []float64, nz NZ, b []float64, ldb int, c []float64, zero bool) {
+			rowAVX(a, nz.idx, b, ldb, c, zero)
+		}
+		k32["avx"] = func(a []float32, nz NZ, b []float32, ldb int, c []float32, zero bool) {
+			row32AVX(a, nz.idx, b, ldb, c, zero)
+		}
 	}
 	return k64, k32
 }

@@ -12,6 +12,6 @@ func axpy4Kernels() (map[string]func(*[4]float64, []float64, []float64, []float6
 	return map[string]func(*[4]float64, []float64, []float64, []float64, []float64, []float64){}, map[string]func(*[4]float32, []float32, []float32, []float32, []float32, []float32){}
 }
 
-func rowKernels() (map[string]func([]float64, []int, []float64, int, []float64, bool), map[string]func([]float32, []int, []float32, int, []float32, bool)) {
-	return map[string]func([]float64, []int, []float64, int, []float64, bool){}, map[string]func([]float32, []int, []float32, int, []float32, bool){}
+func rowKernels() (map[string]func([]float64, NZ, []float64, int, []float64, bool), map[string]func([]float32, NZ, []float32, int, []float32, bool)) {
+	return map[string]func([]float64, NZ, []float64, int, []float64, bool){}, map[string]func([]float32, NZ, []float32, int, []float32, bool){}
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // special are values the kernels must treat as the Go loop does.
@@ -95,28 +97,28 @@ func TestAxpy4Kernels(t *testing.T) {
 }
 
 // checkRow holds every row kernel of T to rowGo, bit for bit: lengths around
-// each chunk size, a leading dimension wider than the row, non-zero lists with
-// gaps, and special values.
-func checkRow[T Float](t *testing.T, kernels map[string]func([]T, []int, []T, int, []T, bool)) {
+// each chunk size, a leading dimension wider than the row, rows of a with zeros
+// (NonZeros skips them), and special values.
+func checkRow[T Float](t *testing.T, kernels map[string]func([]T, NZ, []T, int, []T, bool)) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for name, k := range kernels {
 		for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 100, 131} {
 			for _, kk := range []int{1, 2, 7, 33} {
 				ldb := n + rng.IntN(3)
 				a, b := randT[T](rng, kk, 1), randT[T](rng, kk*ldb, 1e3)
-				var nz []int
-				for l := range kk {
-					if rng.IntN(3) > 0 {
-						nz = append(nz, l)
+				for l := range a {
+					if rng.IntN(3) == 0 {
+						a[l] = 0
 					}
 				}
+				nz := NonZeros(a, make([]int, kk))
 				for _, zero := range []bool{false, true} {
 					c := randT[T](rng, n, 1)
 					want := append([]T(nil), c...)
 					if zero {
 						clear(want) // what zero means, written out
 					}
-					rowGo(a, nz, b, ldb, want, false)
+					rowGo(a, nz.idx, b, ldb, want, false)
 					got := append([]T(nil), c...)
 					k(a, nz, b, ldb, got, zero)
 					for j := range want {
@@ -132,7 +134,46 @@ func checkRow[T Float](t *testing.T, kernels map[string]func([]T, []int, []T, in
 
 func TestRowKernels(t *testing.T) {
 	k64, k32 := rowKernels()
-	k64["dispatch"], k32["dispatch"] = row, row32
+	k64["dispatch"], k32["dispatch"] = Row[float64], Row[float32]
 	t.Run("float64", func(t *testing.T) { checkRow(t, k64) })
 	t.Run("float32", func(t *testing.T) { checkRow(t, k32) })
+}
+
+// TestNonZeros: the indices of the non-zero values, ascending; both zeros are
+// zero, NaN is not.
+func TestNonZeros(t *testing.T) {
+	v := []float64{0, 1, math.Copysign(0, -1), math.NaN(), -2, 0, math.Inf(-1), 1e-310}
+	want := []int{1, 3, 4, 6, 7}
+	assert.Equal(t, want, NonZeros(v, make([]int, len(v))).idx)
+	v32 := make([]float32, len(v))
+	for i, x := range v {
+		v32[i] = float32(x)
+	}
+	v32[7] = math.SmallestNonzeroFloat32
+	assert.Equal(t, want, NonZeros(v32, make([]int, len(v))).idx)
+	assert.Zero(t, NonZeros([]float64{}, nil).Len())
+}
+
+// TestRowBounds: Row panics, writing nothing, when a or b cannot hold what nz
+// and ldb ask for, or ldb is negative.
+func TestRowBounds(t *testing.T) {
+	a := []float64{1, 2, 3}
+	nz := NonZeros(a, make([]int, 3))
+	for _, tc := range []struct {
+		name string
+		a, b []float64
+		ldb  int
+	}{
+		{"b one short", a, make([]float64, 2*4+3), 4},
+		{"a shorter than nz", a[:2], make([]float64, 12), 4},
+		{"negative ldb", a, make([]float64, 12), -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := []float64{7, 7, 7, 7}
+			assert.Panics(t, func() { Row(tc.a, nz, tc.b, tc.ldb, c, true) })
+			assert.Equal(t, []float64{7, 7, 7, 7}, c)
+		})
+	}
+	c := make([]float64, 4)
+	Row(a, nz, make([]float64, 2*4+4), 4, c, true) // exactly long enough
 }

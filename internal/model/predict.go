@@ -31,9 +31,9 @@ type Model struct {
 type convLayer struct {
 	w        []float64 // filters x channels x k x k
 	b        []float64
-	c, h, w0 int     // input shape
-	f, k, p  int     // filters, kernel, pool
-	nz       [][]int // per filter: the indices of its non-zero weights
+	c, h, w0 int          // input shape
+	f, k, p  int          // filters, kernel, pool
+	nz       []kernels.NZ // per filter: its non-zero weights
 }
 
 type denseLayer struct {
@@ -124,13 +124,7 @@ func New(card *Card, tensors map[string]Tensor) (*Model, error) {
 		c := convLayer{w: w, b: b, c: s[0], h: s[1], w0: s[2], f: l.Filters, k: l.Kernel, p: l.Pool}
 		ckk := c.c * c.k * c.k
 		for f := 0; f < c.f; f++ {
-			var nz []int
-			for q, v := range w[f*ckk : (f+1)*ckk] {
-				if v != 0 {
-					nz = append(nz, q)
-				}
-			}
-			c.nz = append(c.nz, nz)
+			c.nz = append(c.nz, kernels.NonZeros(w[f*ckk:(f+1)*ckk], make([]int, ckk)))
 		}
 		m.convs = append(m.convs, c)
 	}

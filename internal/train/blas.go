@@ -1,10 +1,8 @@
 package train
 
 import (
-	"math"
 	"runtime"
 	"sync"
-	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -167,7 +165,6 @@ func (g *gemm[T]) sumRows(i0, i1 int, sums []T, ld int) {
 		}
 		return
 	}
-	_ = g.b[(g.k-1)*g.ldb+n-1] // every row the kernel may read
 	var idxBuf [512]int
 	var rowBuf [512]T
 	idx, arow := idxBuf[:], rowBuf[:]
@@ -184,58 +181,10 @@ func (g *gemm[T]) sumRows(i0, i1 int, sums []T, ld int) {
 		} else {
 			a = g.a[i*g.ai : i*g.ai+g.k]
 		}
-		c := sums[r*ld : r*ld+n]
-		nz := nonZeros(a, idx)
-		if n >= 4 {
-			kernels.Row(a, nz, g.b, g.ldb, c, true)
-			continue
-		}
-		// Rows this short are summed element by element, each sum in a
-		// register (a kernel call would cost more than its work).
-		for j := range c {
-			var s T
-			for _, l := range nz {
-				s += T(a[l] * g.b[l*g.ldb+j])
-			}
-			c[j] = s
-		}
+		// every row through the kernel, however short: its scalar tail
+		// keeps each sum in a register
+		kernels.Row(a, kernels.NonZeros(a, idx), g.b, g.ldb, sums[r*ld:r*ld+n], true)
 	}
-}
-
-// nonZeros returns the indices of v's non-zero values, in order, in idx (at least
-// as long as v).
-func nonZeros[T float](v []T, idx []int) []int {
-	if is64[T]() {
-		return nonZeros64(*(*[]float64)(unsafe.Pointer(&v)), idx)
-	}
-	return nonZeros32(*(*[]float32)(unsafe.Pointer(&v)), idx)
-}
-
-// nonZeros64 and nonZeros32 are nonZeros for each type, kept out of line so that
-// their loops have registers of their own (inlined into sumRows they spilled).
-//
-//go:noinline
-func nonZeros64(v []float64, idx []int) []int {
-	idx = idx[:len(v)]
-	cnt := 0
-	for i, x := range v {
-		idx[cnt] = i
-		b := math.Float64bits(x) << 1 // without the sign: 0 for +0 and -0 only
-		cnt += int((b | -b) >> 63)
-	}
-	return idx[:cnt]
-}
-
-//go:noinline
-func nonZeros32(v []float32, idx []int) []int {
-	idx = idx[:len(v)]
-	cnt := 0
-	for i, x := range v {
-		idx[cnt] = i
-		b := math.Float32bits(x) << 1
-		cnt += int((b | -b) >> 31)
-	}
-	return idx[:cnt]
 }
 
 // gather copies column i of A (k values, stride al) into a.
