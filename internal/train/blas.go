@@ -26,14 +26,15 @@ import (
 // Go spec, "Floating-point operators"). Skipping the zeros of A (the relu's, in
 // the activations and their gradients, about half of them) is what gonum does
 // too; it changes at most the sign of a zero sum, or a NaN of 0*Inf. A row of C
-// is summed as a row: for each non-zero A[i,l] in turn, A[i,l] times row l of
-// op(B) is added to it (axpy: on amd64 gonum's SSE2 kernel, which computes each
-// element the same way two at a time, elsewhere a Go loop); a row shorter than 4
-// is summed entry by entry in a register instead, and a transposed B is
-// transposed once first. Rows are spread over goroutines for large products.
-// None of that changes an entry's operations, so the result is also the same for
-// any core count. The remaining methods (float32, complex, the other float64
-// routines) are gonum's, and training calls none.
+// is summed as a row by internal/kernels' row kernel: for each non-zero A[i,l]
+// in turn, A[i,l] times row l of op(B) is added to it, held in registers a chunk
+// at a time (AVX on amd64 CPUs that have it, else SSE2; a Go loop elsewhere; all
+// compute each element the same way); a transposed A's row is gathered and a
+// transposed B transposed once first. Rows are spread over goroutines for large
+// products. None of that changes an entry's operations, so the result is also
+// the same for any core count and CPU. gemmT is the same code for float32 (the
+// dense network at --dtype float32). The remaining methods (float32, complex,
+// the other float64 routines) are gonum's, and training calls none.
 type portableBLAS struct{ gonum.Implementation }
 
 var portableBLASOnce sync.Once

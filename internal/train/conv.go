@@ -27,8 +27,9 @@ import (
 // allocated on every step and spent most of a step in copies; these write into
 // the tape machine's registers and reuse their scratch buffers.
 //
-// Every product is portableBLAS's kernel (gemm.rows: the same IEEE 754
-// operations on every GOARCH, no fused multiply-add), called once per image.
+// Every product is portableBLAS's (gemm.sumRows and internal/kernels' row
+// kernel: the same IEEE 754 operations on every GOARCH and CPU, no fused
+// multiply-add), called once per image.
 // Images are spread over goroutines, and each image's result goes to its own
 // place: the weight gradient is one partial sum per image, added in image order
 // afterwards, and the bias gradient is summed image by image on one goroutine.
