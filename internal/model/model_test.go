@@ -210,3 +210,19 @@ func TestReadCardErrors(t *testing.T) {
 	_, err = ReadCard(root)
 	require.ErrorContains(t, err, "reading model card")
 }
+
+// TestActivateRelu: the relu on the bits is x where x > 0, else +0, for every
+// special value (NaN and -0 included).
+func TestActivateRelu(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, math.Inf(1), math.Inf(-1), math.NaN(), -math.NaN(),
+		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, math.MaxFloat64, -math.MaxFloat64, 1e-310, -1e-310}
+	got := append([]float64(nil), vals...)
+	(&Model{}).activate(got)
+	for i, x := range vals {
+		want := 0.0
+		if x > 0 {
+			want = x
+		}
+		assert.Equal(t, math.Float64bits(want), math.Float64bits(got[i]), "relu(%v)", x)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,7 @@ type Model struct {
 	onehot bool    // some feature is categorical: raw rows are expanded
 	convs  []convLayer
 	dense  []denseLayer
-	act    func(float64) float64
+	tanh   bool // the hidden activation: tanh, else relu
 }
 
 type convLayer struct {
@@ -98,12 +99,7 @@ func New(card *Card, tensors map[string]Tensor) (*Model, error) {
 		return nil, fmt.Errorf("card: %d features make %d inputs (categorical ones one-hot) but the network takes %d", len(card.Features), width, n.Inputs)
 	}
 	m.inputs, m.onehot = inputs, len(card.Categories) > 0
-	switch n.Activation {
-	case "relu":
-		m.act = relu
-	case "tanh":
-		m.act = fpmath.Tanh
-	}
+	m.tanh = n.Activation == "tanh"
 	params := n.Params()
 	if len(tensors) != len(params) {
 		return nil, fmt.Errorf("weights: %d tensors, the network has %d", len(tensors), len(params))
@@ -149,11 +145,22 @@ func New(card *Card, tensors map[string]Tensor) (*Model, error) {
 	return m, nil
 }
 
-func relu(x float64) float64 {
-	if x > 0 {
-		return x
+// activate applies the hidden activation to v in place: tanh, or relu (x where
+// x > 0, else +0; NaN too), the latter on the bits without a branch (half of the
+// values are negative, in no pattern a branch predictor could learn): x > 0
+// exactly when its bits minus one are below +Inf's.
+func (m *Model) activate(v []float64) {
+	if m.tanh {
+		for i, x := range v {
+			v[i] = fpmath.Tanh(x)
+		}
+		return
 	}
-	return 0
+	for i, x := range v {
+		u := math.Float64bits(x)
+		_, below := bits.Sub64(u-1, 0x7ff0000000000000, 0)
+		v[i] = math.Float64frombits(u & -below)
+	}
 }
 
 // Scratch holds the buffers of one forward pass.
@@ -192,7 +199,7 @@ func (m *Model) Forward(x []float64, s *Scratch) []float64 {
 	copy(cur, x)
 	other := s.b
 	for _, c := range m.convs {
-		n := c.forward(cur, other, s.col, m.act)
+		n := c.forward(cur, other, s.col, m.activate)
 		cur, other = other[:n], cur[:cap(cur)]
 	}
 	last := len(m.dense) - 1
@@ -206,9 +213,7 @@ func (m *Model) Forward(x []float64, s *Scratch) []float64 {
 			kernels.Axpy(xi, d.w[i*d.out:(i+1)*d.out], out) // out[j] += xi*w[i,j]
 		}
 		if li < last {
-			for j := range out {
-				out[j] = m.act(out[j])
-			}
+			m.activate(out)
 		}
 		cur, other = out, cur[:cap(cur)]
 	}
@@ -229,7 +234,7 @@ func (m *Model) Forward(x []float64, s *Scratch) []float64 {
 // columns (col, c*k*k rows of h*w values, zero outside the image), then each
 // filter's output row summed from 0 over its non-zero weights in index order
 // (kernels.Row), then + the bias.
-func (c convLayer) forward(in, dst, col []float64, act func(float64) float64) int {
+func (c convLayer) forward(in, dst, col []float64, activate func([]float64)) int {
 	hw := c.h * c.w0
 	col = col[:c.c*c.k*c.k*hw]
 	c.im2col(in, col)
@@ -237,9 +242,10 @@ func (c convLayer) forward(in, dst, col []float64, act func(float64) float64) in
 		o := dst[f*hw : (f+1)*hw]
 		kernels.Row(c.w[f*len(col)/hw:(f+1)*len(col)/hw], c.nz[f], col, hw, o, true)
 		b := c.b[f]
-		for i, v := range o {
-			o[i] = act(v + b)
+		for i := range o {
+			o[i] += b
 		}
+		activate(o)
 	}
 	if c.p <= 1 {
 		return c.f * hw

@@ -235,6 +235,40 @@ func forImages(b, work int, fn func(n0, n1 int)) {
 func (o convOp) im2col(img, col []float64, rowMajor bool) {
 	k, h, w, pad := o.k, o.h, o.w, o.k/2
 	hw, ckk := o.hw(), o.ckk()
+	if rowMajor {
+		// a pixel's patch at a time: its row of col is written in order
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				dst := col[(y*w+x)*ckk : (y*w+x+1)*ckk]
+				inside := y >= pad && y-pad+k <= h && x >= pad && x-pad+k <= w
+				for ch := 0; ch < o.c; ch++ {
+					for ky := 0; ky < k; ky++ {
+						d := dst[(ch*k+ky)*k : (ch*k+ky+1)*k]
+						sy := y + ky - pad
+						if inside {
+							src := img[ch*hw+sy*w+x-pad : ch*hw+sy*w+x-pad+k]
+							for kx, v := range src {
+								d[kx] = v
+							}
+							continue
+						}
+						if sy < 0 || sy >= h {
+							clear(d)
+							continue
+						}
+						for kx := range d {
+							if sx := x + kx - pad; sx >= 0 && sx < w {
+								d[kx] = img[ch*hw+sy*w+sx]
+							} else {
+								d[kx] = 0
+							}
+						}
+					}
+				}
+			}
+		}
+		return
+	}
 	for ch := 0; ch < o.c; ch++ {
 		src := img[ch*hw : (ch+1)*hw]
 		for ky := 0; ky < k; ky++ {
@@ -245,27 +279,8 @@ func (o convOp) im2col(img, col []float64, rowMajor bool) {
 				// others, and whole rows outside it, are the zero padding.
 				x0, x1 := max(0, -dx), min(w, w-dx)
 				for y := 0; y < h; y++ {
-					sy := y + dy
-					if rowMajor {
-						if sy < 0 || sy >= h || x0 >= x1 {
-							for x := 0; x < w; x++ {
-								col[(y*w+x)*ckk+q] = 0
-							}
-							continue
-						}
-						for x := 0; x < x0; x++ {
-							col[(y*w+x)*ckk+q] = 0
-						}
-						srow := src[sy*w+x0+dx : sy*w+x1+dx]
-						for i, v := range srow {
-							col[(y*w+x0+i)*ckk+q] = v
-						}
-						for x := x1; x < w; x++ {
-							col[(y*w+x)*ckk+q] = 0
-						}
-						continue
-					}
 					dst := col[q*hw+y*w : q*hw+(y+1)*w]
+					sy := y + dy
 					if sy < 0 || sy >= h || x0 >= x1 {
 						clear(dst)
 						continue
@@ -308,7 +323,7 @@ func (o convOp) conv(x, W, b, z []float64) {
 // patch's gradient is added back to its pixels (col2im), patches in pixel order,
 // a patch's entries in (channel, ky, kx) order.
 func (o convOp) convGradX(W, dz, dx []float64) {
-	hw, ckk, k, h, w, pad := o.hw(), o.ckk(), o.k, o.h, o.w, o.k/2
+	hw, ckk := o.hw(), o.ckk()
 	B := len(dz) / (o.f * hw)
 	forImages(B, B*o.f*hw*ckk, func(n0, n1 int) {
 		dcol := getScratch(hw * ckk)
@@ -318,28 +333,42 @@ func (o convOp) convGradX(W, dz, dx []float64) {
 			g.sumRows(0, hw, g.c, g.ldc)
 			img := dx[n*o.c*hw : (n+1)*o.c*hw]
 			clear(img)
-			for y := 0; y < h; y++ {
-				for x := 0; x < w; x++ {
-					patch := (*dcol)[(y*w+x)*ckk : (y*w+x+1)*ckk]
-					for ch := 0; ch < o.c; ch++ {
-						for ky := 0; ky < k; ky++ {
-							sy := y + ky - pad
-							if sy < 0 || sy >= h {
-								continue
-							}
-							for kx := 0; kx < k; kx++ {
-								sx := x + kx - pad
-								if sx < 0 || sx >= w {
-									continue
-								}
-								img[ch*hw+sy*w+sx] += patch[(ch*k+ky)*k+kx]
-							}
-						}
+			o.col2im(*dcol, img)
+		}
+	})
+}
+
+// col2im adds each patch's gradient (dcol: a row of c*k*k per pixel) back to
+// the pixels it covers, in the order of the loop "patches in pixel order (y,
+// x), a patch's entries in (channel, ky, kx) order": a pixel (sy, sx) gets its
+// terms from the patches at (sy-ky+pad, sx-kx+pad), so in that order ky falls,
+// then kx falls. The loops below run ky and kx downwards outside the rows, which
+// adds each pixel's terms in that same order (the same bits) without a branch
+// per term.
+func (o convOp) col2im(dcol, img []float64) {
+	hw, ckk, k, h, w, pad := o.hw(), o.ckk(), o.k, o.h, o.w, o.k/2
+	for ky := k - 1; ky >= 0; ky-- {
+		dy := ky - pad
+		y0, y1 := max(0, -dy), min(h, h-dy) // patches whose row sy = y+dy is inside
+		for kx := k - 1; kx >= 0; kx-- {
+			dx := kx - pad
+			x0, x1 := max(0, -dx), min(w, w-dx)
+			if x0 >= x1 {
+				continue
+			}
+			for ch := 0; ch < o.c; ch++ {
+				q := (ch*k+ky)*k + kx
+				plane := img[ch*hw : (ch+1)*hw]
+				for y := y0; y < y1; y++ {
+					dst := plane[(y+dy)*w+x0+dx : (y+dy)*w+x1+dx]
+					src := dcol[(y*w+x0)*ckk+q:]
+					for i := range dst {
+						dst[i] += src[i*ckk]
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 // convGradW: dW = sum over images n, in order, of dz[n] (f, h*w) · col(x[n])ᵀ,

@@ -167,3 +167,75 @@ func toValues(ts []tensor.Tensor) []G.Value {
 	}
 	return out
 }
+
+// TestCol2imOrder: col2im adds each pixel's terms in the order of the plain loop
+// (patches in pixel order, a patch's entries in channel, ky, kx order), so the
+// same bits, for odd and even kernels and images narrower than the kernel.
+func TestCol2imOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, o := range []convOp{{c: 2, h: 5, w: 4, k: 3, f: 1}, {c: 1, h: 3, w: 2, k: 5, f: 1}, {c: 3, h: 4, w: 6, k: 2, f: 1}, {c: 1, h: 1, w: 1, k: 3, f: 1}} {
+		hw, ckk, pad := o.hw(), o.ckk(), o.k/2
+		dcol := make([]float64, hw*ckk)
+		for i := range dcol {
+			dcol[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(17)-8))
+		}
+		want := make([]float64, o.c*hw)
+		for y := 0; y < o.h; y++ {
+			for x := 0; x < o.w; x++ {
+				for ch := 0; ch < o.c; ch++ {
+					for ky := 0; ky < o.k; ky++ {
+						for kx := 0; kx < o.k; kx++ {
+							sy, sx := y+ky-pad, x+kx-pad
+							if sy >= 0 && sy < o.h && sx >= 0 && sx < o.w {
+								want[ch*hw+sy*o.w+sx] += dcol[(y*o.w+x)*ckk+(ch*o.k+ky)*o.k+kx]
+							}
+						}
+					}
+				}
+			}
+		}
+		got := make([]float64, o.c*hw)
+		o.col2im(dcol, got)
+		for i := range want {
+			require.Equal(t, math.Float64bits(want[i]), math.Float64bits(got[i]), "%+v: pixel %d", o, i)
+		}
+	}
+}
+
+// TestIm2colLayouts: the row-major columns (a pixel's patch per row) are the
+// transpose of the q-major ones, which are the image's values at each offset or
+// 0 outside it.
+func TestIm2colLayouts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, o := range []convOp{{c: 2, h: 5, w: 4, k: 3}, {c: 1, h: 3, w: 2, k: 5}, {c: 3, h: 4, w: 6, k: 2}, {c: 1, h: 1, w: 1, k: 3}, {c: 2, h: 8, w: 8, k: 1}} {
+		hw, ckk, pad := o.hw(), o.ckk(), o.k/2
+		img := make([]float64, o.c*hw)
+		for i := range img {
+			img[i] = rng.NormFloat64()
+		}
+		qMajor, rowMajor := make([]float64, ckk*hw), make([]float64, ckk*hw)
+		for i := range rowMajor {
+			qMajor[i], rowMajor[i] = math.NaN(), math.NaN() // every entry must be written
+		}
+		o.im2col(img, qMajor, false)
+		o.im2col(img, rowMajor, true)
+		for ch := 0; ch < o.c; ch++ {
+			for ky := 0; ky < o.k; ky++ {
+				for kx := 0; kx < o.k; kx++ {
+					q := (ch*o.k+ky)*o.k + kx
+					for y := 0; y < o.h; y++ {
+						for x := 0; x < o.w; x++ {
+							want := 0.0
+							if sy, sx := y+ky-pad, x+kx-pad; sy >= 0 && sy < o.h && sx >= 0 && sx < o.w {
+								want = img[ch*hw+sy*o.w+sx]
+							}
+							p := y*o.w + x
+							require.Equal(t, want, qMajor[q*hw+p], "%+v q-major q %d pixel %d", o, q, p)
+							require.Equal(t, want, rowMajor[p*ckk+q], "%+v row-major q %d pixel %d", o, q, p)
+						}
+					}
+				}
+			}
+		}
+	}
+}
