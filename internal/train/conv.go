@@ -246,10 +246,7 @@ func (o convOp) im2col(img, col []float64, rowMajor bool) {
 						d := dst[(ch*k+ky)*k : (ch*k+ky+1)*k]
 						sy := y + ky - pad
 						if inside {
-							src := img[ch*hw+sy*w+x-pad : ch*hw+sy*w+x-pad+k]
-							for kx, v := range src {
-								d[kx] = v
-							}
+							copy(d, img[ch*hw+sy*w+x-pad:ch*hw+sy*w+x-pad+k])
 							continue
 						}
 						if sy < 0 || sy >= h {
