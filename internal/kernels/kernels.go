@@ -1,6 +1,6 @@
 // Package kernels holds the inner loops of mlship's matrix products, shared by
 // training (internal/train) and prediction (internal/model, so mlship-serve):
-// Axpy, Axpy4 and Row, for float64 and float32. Each comes as a Go loop (below, used on
+// Axpy and Row, for float64 and float32. Each comes as a Go loop (below, used on
 // every architecture but amd64, and as the reference the tests hold the
 // assembly to) and, on amd64, in assembly (kernels_*_amd64.s: SSE2, and AVX
 // where the CPU has it). Whatever runs, every element gets the same IEEE 754
@@ -37,22 +37,6 @@ func axpyGo[T Float](s T, x, y []T) {
 	}
 }
 
-// axpy4Go adds s[0]*x0[j], then s[1]*x1[j], s[2]*x2[j] and s[3]*x3[j] to y[j],
-// for each j < len(y) (every x at least as long): the same operations as four
-// axpyGo calls, with y[j] kept in a register between them.
-func axpy4Go[T Float](s *[4]T, x0, x1, x2, x3, y []T) {
-	n := len(y)
-	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
-	for j := range y {
-		v := y[j]
-		v += T(s[0] * x0[j])
-		v += T(s[1] * x1[j])
-		v += T(s[2] * x2[j])
-		v += T(s[3] * x3[j])
-		y[j] = v
-	}
-}
-
 // Is64 reports whether T is float64. It is a constant for each instantiation
 // (float32 and float64 are compiled separately), so branches on it cost nothing.
 func Is64[T Float]() bool {
@@ -69,21 +53,6 @@ func Axpy[T Float](s T, x, y []T) {
 		return
 	}
 	axpy32(*(*float32)(unsafe.Pointer(&s)), *(*[]float32)(unsafe.Pointer(&x)), *(*[]float32)(unsafe.Pointer(&y)))
-}
-
-// Axpy4 adds s[0]*x0[j], then s[1]*x1[j], s[2]*x2[j] and s[3]*x3[j] to y[j] for
-// each j < len(y), as axpy4Go (four Axpy calls in one); every x must be at least
-// as long as y.
-func Axpy4[T Float](s *[4]T, x0, x1, x2, x3, y []T) {
-	n := len(y)
-	_, _, _, _ = x0[:n], x1[:n], x2[:n], x3[:n] // the assembly reads n of each
-	if Is64[T]() {
-		axpy4((*[4]float64)(unsafe.Pointer(s)), *(*[]float64)(unsafe.Pointer(&x0)), *(*[]float64)(unsafe.Pointer(&x1)),
-			*(*[]float64)(unsafe.Pointer(&x2)), *(*[]float64)(unsafe.Pointer(&x3)), *(*[]float64)(unsafe.Pointer(&y)))
-		return
-	}
-	axpy4x32((*[4]float32)(unsafe.Pointer(s)), *(*[]float32)(unsafe.Pointer(&x0)), *(*[]float32)(unsafe.Pointer(&x1)),
-		*(*[]float32)(unsafe.Pointer(&x2)), *(*[]float32)(unsafe.Pointer(&x3)), *(*[]float32)(unsafe.Pointer(&y)))
 }
 
 // rowGo adds, for each l in nz in order, a[l] times row l of b (b[l*ldb:], the

@@ -1,23 +1,19 @@
 package kernels
 
-import "golang.org/x/sys/cpu"
+import (
+	"math/rand/v2"
+	"testing"
 
-// axpyKernels and axpy4Kernels are this GOARCH's assembly kernels that this CPU
-// can run, by name, for TestAxpyKernels and TestAxpy4Kernels.
+	"golang.org/x/sys/cpu"
+)
+
+// axpyKernels and rowKernels are this GOARCH's assembly kernels that this CPU
+// can run, by name, for TestAxpyKernels and TestRowKernels.
 func axpyKernels() (map[string]func(float64, []float64, []float64), map[string]func(float32, []float32, []float32)) {
 	k64 := map[string]func(float64, []float64, []float64){"sse2": axpySSE2}
 	k32 := map[string]func(float32, []float32, []float32){}
 	if cpu.X86.HasAVX {
 		k64["avx"], k32["avx"] = axpyAVX, axpy32AVX
-	}
-	return k64, k32
-}
-
-func axpy4Kernels() (map[string]func(*[4]float64, []float64, []float64, []float64, []float64, []float64), map[string]func(*[4]float32, []float32, []float32, []float32, []float32, []float32)) {
-	k64 := map[string]func(*[4]float64, []float64, []float64, []float64, []float64, []float64){"sse2": axpy4SSE2}
-	k32 := map[string]func(*[4]float32, []float32, []float32, []float32, []float32, []float32){}
-	if cpu.X86.HasAVX {
-		k64["avx"], k32["avx"] = axpy4AVX, axpy4x32AVX
 	}
 	return k64, k32
 }
@@ -38,4 +34,30 @@ func rowKernels() (map[string]func([]float64, NZ, []float64, int, []float64, boo
 		}
 	}
 	return k64, k32
+}
+
+// TestAxpy4SSE2 holds axpy4SSE2 (rowAxpy4's four-term kernel) to four axpyGo
+// calls, bit for bit, for lengths around its unrolling.
+func TestAxpy4SSE2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for n := 0; n <= 40; n++ {
+		var s [4]float64
+		var xs [4][]float64
+		for i := range xs {
+			s[i] = rng.NormFloat64()
+			xs[i] = randT[float64](rng, n+1, 1e3) // longer than y: only len(y) is used
+		}
+		y := randT[float64](rng, n, 1)
+		want := append([]float64(nil), y...)
+		for i := range xs {
+			axpyGo(s[i], xs[i][:n], want)
+		}
+		got := append([]float64(nil), y...)
+		axpy4SSE2(&s, xs[0], xs[1], xs[2], xs[3], got)
+		for j := range want {
+			if !sameBits(got[j], want[j]) {
+				t.Fatalf("n %d: y[%d] = %v, four axpy give %v", n, j, got[j], want[j])
+			}
+		}
+	}
 }

@@ -4,10 +4,8 @@ package kernels
 
 // Elsewhere than amd64 the kernels are kernels.go's Go loops.
 
-func axpy(s float64, x, y []float64)                      { axpyGo(s, x, y) }
-func axpy4(s *[4]float64, x0, x1, x2, x3, y []float64)    { axpy4Go(s, x0, x1, x2, x3, y) }
-func axpy32(s float32, x, y []float32)                    { axpyGo(s, x, y) }
-func axpy4x32(s *[4]float32, x0, x1, x2, x3, y []float32) { axpy4Go(s, x0, x1, x2, x3, y) }
+func axpy(s float64, x, y []float64)   { axpyGo(s, x, y) }
+func axpy32(s float32, x, y []float32) { axpyGo(s, x, y) }
 
 func row(a []float64, nz []int, b []float64, ldb int, c []float64, zero bool) {
 	rowGo(a, nz, b, ldb, c, zero)

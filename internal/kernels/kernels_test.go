@@ -55,45 +55,11 @@ func checkAxpy[T Float](t *testing.T, kernels map[string]func(T, []T, []T)) {
 	}
 }
 
-// checkAxpy4 holds every axpy4 kernel of T to four axpyGo calls.
-func checkAxpy4[T Float](t *testing.T, kernels map[string]func(*[4]T, []T, []T, []T, []T, []T)) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	for name, k := range kernels {
-		for n := 0; n <= 40; n++ {
-			var s [4]T
-			var xs [4][]T
-			for i := range xs {
-				s[i] = T(rng.NormFloat64())
-				xs[i] = randT[T](rng, n+1, 1e3) // longer than y: only len(y) is used
-			}
-			y := randT[T](rng, n, 1)
-			want := append([]T(nil), y...)
-			for i := range xs {
-				axpyGo(s[i], xs[i][:n], want)
-			}
-			got := append([]T(nil), y...)
-			k(&s, xs[0], xs[1], xs[2], xs[3], got)
-			for j := range want {
-				if !sameBits(got[j], want[j]) {
-					t.Fatalf("%s: n %d: y[%d] = %v, four axpy give %v", name, n, j, got[j], want[j])
-				}
-			}
-		}
-	}
-}
-
 func TestAxpyKernels(t *testing.T) {
 	k64, k32 := axpyKernels()
 	k64["dispatch"], k32["dispatch"] = axpy, axpy32
 	t.Run("float64", func(t *testing.T) { checkAxpy(t, k64) })
 	t.Run("float32", func(t *testing.T) { checkAxpy(t, k32) })
-}
-
-func TestAxpy4Kernels(t *testing.T) {
-	k64, k32 := axpy4Kernels()
-	k64["dispatch"], k32["dispatch"] = axpy4, axpy4x32
-	t.Run("float64", func(t *testing.T) { checkAxpy4(t, k64) })
-	t.Run("float32", func(t *testing.T) { checkAxpy4(t, k32) })
 }
 
 // checkRow holds every row kernel of T to rowGo, bit for bit: lengths around
