@@ -136,3 +136,36 @@ func Row[T Float](a []T, nz NZ, b []T, ldb int, c []T, zero bool) {
 	}
 	row32(*(*[]float32)(unsafe.Pointer(&a)), nz.idx, *(*[]float32)(unsafe.Pointer(&b)), ldb, *(*[]float32)(unsafe.Pointer(&c)), zero)
 }
+
+// Im2col writes a c-channel h x w image (CHW) as the columns of a k x k
+// convolution with same padding: row q = (ch*k+ky)*k+kx of col (h*w values)
+// holds, for each output position (y, x), the image at (ch, y+ky-k/2,
+// x+kx-k/2), or 0 outside it. col must hold c*k*k*h*w values. The trainer's
+// conv op and the predictor both build their columns with it, and then sum each
+// filter's output row with Row.
+func Im2col(img, col []float64, c, h, w, k int) {
+	pad, hw := k/2, h*w
+	for ch := 0; ch < c; ch++ {
+		src := img[ch*hw : (ch+1)*hw]
+		for ky := 0; ky < k; ky++ {
+			for kx := 0; kx < k; kx++ {
+				q := (ch*k+ky)*k + kx
+				dy, dx := ky-pad, kx-pad
+				// x in [x0, x1) reads inside the image (sx = x+dx); the
+				// others, and whole rows outside it, are the zero padding.
+				x0, x1 := max(0, -dx), min(w, w-dx)
+				for y := 0; y < h; y++ {
+					dst := col[q*hw+y*w : q*hw+(y+1)*w]
+					sy := y + dy
+					if sy < 0 || sy >= h || x0 >= x1 {
+						clear(dst)
+						continue
+					}
+					clear(dst[:x0])
+					copy(dst[x0:x1], src[sy*w+x0+dx:sy*w+x1+dx])
+					clear(dst[x1:])
+				}
+			}
+		}
+	}
+}

@@ -237,7 +237,7 @@ func (m *Model) Forward(x []float64, s *Scratch) []float64 {
 func (c convLayer) forward(in, dst, col []float64, activate func([]float64)) int {
 	hw := c.h * c.w0
 	col = col[:c.c*c.k*c.k*hw]
-	c.im2col(in, col)
+	kernels.Im2col(in, col, c.c, c.h, c.w0, c.k)
 	for f := 0; f < c.f; f++ {
 		o := dst[f*hw : (f+1)*hw]
 		kernels.Row(c.w[f*len(col)/hw:(f+1)*len(col)/hw], c.nz[f], col, hw, o, true)
@@ -270,35 +270,6 @@ func (c convLayer) forward(in, dst, col []float64, activate func([]float64)) int
 		}
 	}
 	return c.f * oh * ow
-}
-
-// im2col writes the input (CHW) as columns: row q = (ch*k+ky)*k+kx of col holds,
-// for each output position (y, x), the input at (ch, y+ky-k/2, x+kx-k/2), or 0
-// outside the image (same padding).
-func (c convLayer) im2col(in, col []float64) {
-	k, h, w, pad := c.k, c.h, c.w0, c.k/2
-	hw := h * w
-	for ch := 0; ch < c.c; ch++ {
-		src := in[ch*hw : (ch+1)*hw]
-		for ky := 0; ky < k; ky++ {
-			for kx := 0; kx < k; kx++ {
-				q := (ch*k+ky)*k + kx
-				dy, dx := ky-pad, kx-pad
-				x0, x1 := max(0, -dx), min(w, w-dx)
-				for y := 0; y < h; y++ {
-					dst := col[q*hw+y*w : q*hw+(y+1)*w]
-					sy := y + dy
-					if sy < 0 || sy >= h || x0 >= x1 {
-						clear(dst)
-						continue
-					}
-					clear(dst[:x0])
-					copy(dst[x0:x1], src[sy*w+x0+dx:sy*w+x1+dx])
-					clear(dst[x1:])
-				}
-			}
-		}
-	}
 }
 
 func sigmoid(z float64) float64 {

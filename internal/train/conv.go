@@ -11,6 +11,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/mlship/mlship/internal/kernels"
 )
 
 // A CNN's convolution blocks are mlship's own gorgonia ops (convOp), on images
@@ -231,7 +233,8 @@ func forImages(b, work int, fn func(n0, n1 int)) {
 
 // im2col writes image img's (c, h, w) patches into col: with rowMajor, row
 // p = y*w + x of a (h*w, c*k*k) matrix holds the patch around pixel p; else
-// it is column p of a (c*k*k, h*w) matrix. Pixels outside the image are 0.
+// it is column p of a (c*k*k, h*w) matrix (kernels.Im2col, the predictor's
+// too). Pixels outside the image are 0.
 func (o convOp) im2col(img, col []float64, rowMajor bool) {
 	k, h, w, pad := o.k, o.h, o.w, o.k/2
 	hw, ckk := o.hw(), o.ckk()
@@ -266,29 +269,7 @@ func (o convOp) im2col(img, col []float64, rowMajor bool) {
 		}
 		return
 	}
-	for ch := 0; ch < o.c; ch++ {
-		src := img[ch*hw : (ch+1)*hw]
-		for ky := 0; ky < k; ky++ {
-			for kx := 0; kx < k; kx++ {
-				q := (ch*k+ky)*k + kx
-				dy, dx := ky-pad, kx-pad
-				// x in [x0, x1) reads inside the image (sx = x+dx); the
-				// others, and whole rows outside it, are the zero padding.
-				x0, x1 := max(0, -dx), min(w, w-dx)
-				for y := 0; y < h; y++ {
-					dst := col[q*hw+y*w : q*hw+(y+1)*w]
-					sy := y + dy
-					if sy < 0 || sy >= h || x0 >= x1 {
-						clear(dst)
-						continue
-					}
-					clear(dst[:x0])
-					copy(dst[x0:x1], src[sy*w+x0+dx:sy*w+x1+dx])
-					clear(dst[x1:])
-				}
-			}
-		}
-	}
+	kernels.Im2col(img, col, o.c, h, w, k)
 }
 
 // conv: z[n] (f, h*w) = W (f, c*k*k) · col(x[n]) (c*k*k, h*w), then + b[f].
