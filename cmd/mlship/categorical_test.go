@@ -5,11 +5,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,28 +69,7 @@ func TestRealWorldColumns(t *testing.T) {
 	assert.Equal(t, `evaluating model "`+out+`" on "`+bad+`": reading dataset "`+bad+`": line 3, column "age": "old" is not a number (the model's feature "age" is numeric)`, oneLine(t, r.stderr))
 
 	// mlship-serve
-	addr := closedPort(t)
-	srv := exec.Command(serveBin, "--model", out, "--addr", addr)
-	srv.Env = cleanEnv()
-	require.NoError(t, srv.Start())
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		res, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	}, 10*time.Second, 20*time.Millisecond)
-	post := func(path, body string) (int, string) {
-		res, err := http.Post(base+path, "application/json", strings.NewReader(body))
-		require.NoError(t, err)
-		defer res.Body.Close()
-		b, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		return res.StatusCode, string(b)
-	}
+	base, post := serveModel(t, out)
 	code, body := post("/predict", `{"inputs":[{"age":70,"city":"paris","member":true,"income":55},{"age":20,"city":"berlin","member":"false","income":null}]}`)
 	assert.Equal(t, 400, code, "a string for the numeric member")
 	assert.Contains(t, body, `inputs[1].member: is a string, want a number (or null for missing)`)

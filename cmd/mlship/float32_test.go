@@ -2,14 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,32 +49,14 @@ func TestFloat32EndToEnd(t *testing.T) {
 	assert.True(t, gate.Passed)
 
 	// mlship-serve answers from the F32 weights
-	addr := closedPort(t)
-	srv := exec.Command(serveBin, "--model", m32, "--addr", addr)
-	srv.Env = cleanEnv()
-	require.NoError(t, srv.Start())
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		res, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	}, 10*time.Second, 20*time.Millisecond)
-	res, err := http.Post(base+"/predict", "application/json", strings.NewReader(
-		`{"inputs":[[63,1,1,145,233,1,2,150,0,2.3,3,0,6],[67,1,4,160,286,0,2,108,1,1.5,2,3,3]]}`))
-	require.NoError(t, err)
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	require.NoError(t, err)
-	require.Equal(t, 200, res.StatusCode, string(body))
+	_, post := serveModel(t, m32)
+	code, body := post("/predict", `{"inputs":[[63,1,1,145,233,1,2,150,0,2.3,3,0,6],[67,1,4,160,286,0,2,108,1,1.5,2,3,3]]}`)
+	require.Equal(t, 200, code, body)
 	var pred struct{ Probabilities []map[string]float64 }
-	require.NoError(t, json.Unmarshal(body, &pred))
-	require.Len(t, pred.Probabilities, 2, string(body))
+	require.NoError(t, json.Unmarshal([]byte(body), &pred))
+	require.Len(t, pred.Probabilities, 2, body)
 	for _, p := range pred.Probabilities {
-		require.Len(t, p, 2, string(body))
+		require.Len(t, p, 2, body)
 		sum := 0.0
 		for _, v := range p {
 			assert.True(t, v > 0 && v < 1, "probability %v", v)

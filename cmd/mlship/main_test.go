@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,4 +209,34 @@ func TestRunJSONOnError(t *testing.T) {
 	assert.Contains(t, r.stdout, `"exit_code": 2`)
 	assert.Contains(t, r.stdout, `train.epochs must be at least 1, got 0`)
 	assert.Equal(t, filepath.Join(dir, "mlship.yaml")+":3: train.epochs must be at least 1, got 0", oneLine(t, r.stderr))
+}
+
+// serveModel starts mlship-serve on model, waits until it is ready, and
+// returns its base URL and a function that POSTs a JSON body to a path and
+// returns the status and the body. The server is killed at the end of the test.
+func serveModel(t *testing.T, model string) (string, func(path, body string) (int, string)) {
+	t.Helper()
+	addr := closedPort(t)
+	srv := exec.Command(serveBin, "--model", model, "--addr", addr)
+	srv.Env = cleanEnv()
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	base := "http://" + addr
+	require.Eventually(t, func() bool {
+		res, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}, 10*time.Second, 20*time.Millisecond)
+	post := func(path, body string) (int, string) {
+		res, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(b)
+	}
+	return base, post
 }
