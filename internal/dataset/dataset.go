@@ -415,6 +415,20 @@ func (b binarizer) holdsLabel(label string) bool {
 	return (label == b.label) == (b.op == "==")
 }
 
+// binarizeFor parses a target's binarize expression for task: b is the
+// expression trimmed, "" when there is none (then bz is unset).
+func binarizeFor(expr string, task Task) (bz binarizer, b string, err error) {
+	b = strings.TrimSpace(expr)
+	if b == "" {
+		return binarizer{}, "", nil
+	}
+	if task != "" && task != Binary {
+		return binarizer{}, b, fmt.Errorf("binarize %q needs a binary task, not %s", b, task)
+	}
+	bz, err = parseBinarize(b)
+	return bz, b, err
+}
+
 // numberTarget encodes a target column of numbers.
 func numberTarget(f *Frame, ti int, s Spec, task Task, line func(int) int) (Task, []float64, []string, error) {
 	target := f.Header[ti]
@@ -436,14 +450,9 @@ func numberTarget(f *Frame, ti int, s Spec, task Task, line func(int) int) (Task
 		}
 		y[i] = v
 	}
-	if b := strings.TrimSpace(s.Binarize); b != "" {
-		if task != "" && task != Binary {
-			return fail(0, "binarize %q needs a binary task, not %s", b, task)
-		}
-		bz, err := parseBinarize(b)
-		if err != nil {
-			return fail(0, "%v", err)
-		}
+	if bz, b, err := binarizeFor(s.Binarize, task); err != nil {
+		return fail(0, "%v", err)
+	} else if b != "" {
 		if !bz.number {
 			return fail(0, "binarize %q compares with the label %s, but the target holds numbers only; compare with a number", b, quoteCell(bz.label))
 		}
@@ -529,14 +538,9 @@ func textTarget(f *Frame, ti int, s Spec, task Task, line func(int) int) (Task, 
 	if task == Regression {
 		return fail(info.Line, "a regression target must be numbers, and %s is not one (a target of text is a classification target: set task to binary or multiclass, or fix the cell)", quoteCell(info.Cell))
 	}
-	if b := strings.TrimSpace(s.Binarize); b != "" {
-		if task != "" && task != Binary {
-			return fail(0, "binarize %q needs a binary task, not %s", b, task)
-		}
-		bz, err := parseBinarize(b)
-		if err != nil {
-			return fail(0, "%v", err)
-		}
+	if bz, b, err := binarizeFor(s.Binarize, task); err != nil {
+		return fail(0, "%v", err)
+	} else if b != "" {
 		if bz.ordered() {
 			return fail(info.Line, "binarize %q compares numbers, and the target holds text (%s); compare a label with == or !=", b, quoteCell(info.Cell))
 		}
