@@ -160,12 +160,6 @@ func (g *gemm[T]) rows(i0, i1 int) {
 // predictor could learn).
 func (g *gemm[T]) sumRows(i0, i1 int, sums []T, ld int) {
 	n := g.n
-	if g.k == 0 {
-		for r := 0; r < i1-i0; r++ {
-			clear(sums[r*ld : r*ld+n])
-		}
-		return
-	}
 	var idxBuf [512]int
 	var rowBuf [512]T
 	idx, arow := idxBuf[:], rowBuf[:]
