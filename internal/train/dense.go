@@ -83,9 +83,7 @@ func newDenseNetT[T float](cfg fitConfig, init [][]float64) (*denseNet[T], error
 	n.ls = make([]float64, 2*spec.Outputs)
 	conv := func(v []float64) []T {
 		out := make([]T, len(v))
-		for i, x := range v {
-			out[i] = T(x)
-		}
+		convert(out, v)
 		return out
 	}
 	for l := 0; l < nl; l++ {
@@ -121,14 +119,15 @@ func (n *denseNet[T]) load() {
 	if is64[T]() {
 		return
 	}
-	for i, v := range n.xBuf {
-		n.x[i] = T(v)
-	}
-	for i, v := range n.tBuf {
-		n.t[i] = T(v)
-	}
-	for i, v := range n.wBuf {
-		n.wt[i] = T(v)
+	convert(n.x, n.xBuf)
+	convert(n.t, n.tBuf)
+	convert(n.wt, n.wBuf)
+}
+
+// convert copies src into dst, each value rounded to T.
+func convert[T float](dst []T, src []float64) {
+	for i, v := range src {
+		dst[i] = T(v)
 	}
 }
 
