@@ -33,6 +33,8 @@ import statistics
 import sys
 import time
 
+import peers  # bench/train/peers.py: the torch epoch loop
+
 # workload -> (torch samples/s ratio bound, description)
 TARGETS = {
     "digits": (0.6, "digits CNN 1x8x8, conv 16x3 pool 2, dense 64, batch 32"),
@@ -69,7 +71,6 @@ def parse_conv(s):
 
 
 def run_torch(args):
-    import copy
 
     import numpy as np
     import pandas as pd
@@ -115,28 +116,8 @@ def run_torch(args):
     opt = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     gen = torch.Generator().manual_seed(args.seed)
 
-    n, bs = Xtr.shape[0], args.batch_size
-    best_loss, best_epoch, best_state, epochs_run = float("inf"), 0, None, 0
-    t0 = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xtr[idx]), ytr[idx])
-            loss.backward()
-            opt.step()
-        epochs_run = epoch
-        model.eval()
-        with torch.no_grad():
-            vl = float(loss_fn(model(Xva), yva))
-        if vl < best_loss:
-            best_loss, best_epoch, best_state = vl, epoch, copy.deepcopy(model.state_dict())
-        elif args.patience and epoch - best_epoch >= args.patience:
-            break
-    train_seconds = time.perf_counter() - t0
-    model.load_state_dict(best_state)
+    n = Xtr.shape[0]
+    epochs_run, best_epoch, best_loss, train_seconds = peers.torch_fit(model, loss_fn, opt, gen, Xtr, ytr, Xva, yva, args)
     model.eval()
     with torch.no_grad():
         logits = model(Xte)

@@ -138,7 +138,7 @@ def run_sklearn(args, parts):
         vl = log_loss(yva, clf.predict_proba(Xva)[:, 1])
         if vl < best_loss:
             best_loss, best_epoch, best = vl, epoch, copy.deepcopy(clf)
-        elif epoch - best_epoch >= args.patience:
+        elif args.patience and epoch - best_epoch >= args.patience:
             break
     train_seconds = time.perf_counter() - t0
     clf = best
@@ -172,8 +172,41 @@ def run_sklearn(args, parts):
     }
 
 
-def run_torch(args, parts):
+def torch_fit(model, loss_fn, opt, gen, Xtr, ytr, Xva, yva, args):
+    """The torch epoch loop of both benchmarks: shuffled mini-batches (gen),
+    the validation loss after each epoch, stop after args.patience epochs
+    without a better one (0: never), the best epoch's weights restored.
+    Returns (epochs_run, best_epoch, best_loss, train_seconds); the seconds
+    cover the loop only."""
     import copy
+    import torch
+
+    n, bs = Xtr.shape[0], args.batch_size
+    best_loss, best_epoch, best_state, epochs_run = float("inf"), 0, None, 0
+    t0 = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, bs):
+            idx = perm[i : i + bs]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(Xtr[idx]), ytr[idx])
+            loss.backward()
+            opt.step()
+        epochs_run = epoch
+        model.eval()
+        with torch.no_grad():
+            vl = float(loss_fn(model(Xva), yva))
+        if vl < best_loss:
+            best_loss, best_epoch, best_state = vl, epoch, copy.deepcopy(model.state_dict())
+        elif args.patience and epoch - best_epoch >= args.patience:
+            break
+    train_seconds = time.perf_counter() - t0
+    model.load_state_dict(best_state)
+    return epochs_run, best_epoch, best_loss, train_seconds
+
+
+def run_torch(args, parts):
 
     import numpy as np
     import torch
@@ -199,30 +232,8 @@ def run_torch(args, parts):
     opt = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     gen = torch.Generator().manual_seed(args.seed)
 
-    n, bs = Xtr.shape[0], args.batch_size
-    best_loss, best_epoch, best_state = float("inf"), 0, None
-    epochs_run = 0
-    t0 = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xtr[idx]), ytr[idx])
-            loss.backward()
-            opt.step()
-        epochs_run = epoch
-        model.eval()
-        with torch.no_grad():
-            vl = float(loss_fn(model(Xva), yva))
-        if vl < best_loss:
-            best_loss, best_epoch, best_state = vl, epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= args.patience:
-            break
-    train_seconds = time.perf_counter() - t0
-    model.load_state_dict(best_state)
-
+    n = Xtr.shape[0]
+    epochs_run, best_epoch, best_loss, train_seconds = torch_fit(model, loss_fn, opt, gen, Xtr, ytr, Xva, yva, args)
     model.eval()
     with torch.no_grad():
         logits = model(Xte)
@@ -281,7 +292,7 @@ def main():
     ap.add_argument("--hidden", default="64,32", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping (0: never)")
     ap.add_argument("--learning-rate", type=float, default=0.001)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
