@@ -61,24 +61,7 @@ func TestCategoricalCardChecked(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := modeltest.Dir(t, cityOptions)
-			p := filepath.Join(dir, model.CardFile)
-			var card map[string]any
-			b, err := os.ReadFile(p)
-			require.NoError(t, err)
-			require.NoError(t, json.Unmarshal(b, &card))
-			tc.damage(card)
-			b, err = json.Marshal(card)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(p, b, 0o644))
-			_, err = model.Load(dir)
-			if tc.want == "" {
-				require.NoError(t, err)
-				return
-			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
-			assert.Contains(t, err.Error(), p)
+			checkEditedCard(t, modeltest.Dir(t, cityOptions), tc.damage, tc.want)
 		})
 	}
 }
@@ -155,4 +138,28 @@ func TestReferenceCategoriesChecked(t *testing.T) {
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// checkEditedCard rewrites the card of model directory dir through edit, loads
+// the directory, and wants it to load when want is "", else an error that says
+// want and names the card.
+func checkEditedCard(t *testing.T, dir string, edit func(card map[string]any), want string) {
+	t.Helper()
+	p := filepath.Join(dir, model.CardFile)
+	var card map[string]any
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &card))
+	edit(card)
+	b, err = json.Marshal(card)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, b, 0o644))
+	_, err = model.Load(dir)
+	if want == "" {
+		require.NoError(t, err)
+		return
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), want)
+	assert.Contains(t, err.Error(), p)
 }

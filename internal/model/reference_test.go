@@ -1,15 +1,11 @@
 package model_test
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/mlship/mlship/internal/model"
 	"github.com/mlship/mlship/internal/model/modeltest"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 func TestShares(t *testing.T) {
@@ -44,26 +40,11 @@ func TestReferenceChecked(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := modeltest.Dir(t, modeltest.Options{})
-			p := filepath.Join(dir, model.CardFile)
-			var card map[string]any
-			b, err := os.ReadFile(p)
-			require.NoError(t, err)
-			require.NoError(t, json.Unmarshal(b, &card))
-			r := fits()
-			tc.damage(r)
-			card["reference"] = r
-			b, err = json.Marshal(card)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(p, b, 0o644))
-			_, err = model.Load(dir)
-			if tc.want == "" {
-				require.NoError(t, err)
-				return
-			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
-			assert.Contains(t, err.Error(), p)
+			checkEditedCard(t, modeltest.Dir(t, modeltest.Options{}), func(card map[string]any) {
+				r := fits()
+				tc.damage(r)
+				card["reference"] = r
+			}, tc.want)
 		})
 	}
 }
